@@ -1,0 +1,106 @@
+//! Fan-out: an event encoded at most once per dialect and queued on every recipient connection,
+//! with the slow-consumer rule.
+
+use super::{Conn, ConnId, Inner};
+use crate::conn::CLOSE_TOO_SLOW;
+use axum::extract::ws::Utf8Bytes;
+use palaver_bus::Envelope;
+use palaver_core::{Event, UserId};
+use palaver_proto::dialect::{self, Dialect, EventContext, Recipient};
+use tokio::sync::mpsc::error::TrySendError;
+
+/// An event's frames, encoded at most once per dialect (or per recipient for the dialects
+/// whose frames name the recipient).
+struct Frames<'a> {
+    event: &'a Event,
+    ctx: EventContext<'a>,
+    cache: [Option<Option<Utf8Bytes>>; Dialect::COUNT],
+}
+
+impl<'a> Frames<'a> {
+    fn new(event: &'a Event, ctx: EventContext<'a>) -> Self {
+        Self {
+            event,
+            ctx,
+            cache: Default::default(),
+        }
+    }
+
+    fn for_conn(&mut self, conn: &Conn) -> Option<Utf8Bytes> {
+        let to = Recipient {
+            user: conn.user,
+            handle: &conn.handle,
+            scope: conn.scope,
+        };
+        let (event, ctx) = (self.event, &self.ctx);
+        let encode = || dialect::encode_event(conn.dialect, event, ctx, &to).map(Utf8Bytes::from);
+        if conn.dialect.per_recipient() {
+            return encode();
+        }
+        self.cache[conn.dialect.index()]
+            .get_or_insert_with(encode)
+            .clone()
+    }
+}
+
+/// Queues the event once on every recipient connection. A full queue closes a connection that
+/// would lose a durable event (it resumes with `sync`); ephemeral events are just dropped.
+pub(super) fn send_to(inner: &Inner, envelope: &Envelope, durable: bool) {
+    let to = &envelope.to;
+    let conversation = envelope.event.body.conversation();
+    let route = conversation.and_then(|c| inner.routes.get(&c));
+    let pair = route
+        .and_then(|r| r.pair.as_ref())
+        .map_or(&[][..], |p| &p[..]);
+    let ctx = EventContext {
+        room: envelope
+            .room
+            .as_deref()
+            .or(route.and_then(|r| r.name.as_deref())),
+        users: if to.users.is_empty() { pair } else { &to.users },
+    };
+    let mut frames = Frames::new(&envelope.event, ctx);
+    let mut targets: Vec<ConnId> = Vec::new();
+    if to.everyone {
+        targets.extend(inner.conns.keys().copied());
+    } else {
+        let users = &inner.users;
+        let conns_of = |u: &UserId| {
+            users
+                .get(u)
+                .into_iter()
+                .flat_map(|e| e.conns.iter().copied())
+        };
+        for conv in &to.conversations {
+            if let Some(route) = inner.routes.get(conv) {
+                targets.extend(route.members.iter().flat_map(conns_of));
+                targets.extend(route.watchers.iter().copied());
+            }
+        }
+        targets.extend(to.users.iter().flat_map(conns_of));
+        if to.conversations.len() + to.users.len() > 1 {
+            targets.sort_unstable();
+            targets.dedup();
+        }
+    }
+    for id in targets {
+        let Some(conn) = inner.conns.get(&id) else {
+            continue;
+        };
+        if conn.scope.is_some() && conn.scope != conversation {
+            continue;
+        }
+        let Some(frame) = frames.for_conn(conn) else {
+            continue;
+        };
+        match conn.tx.try_send(frame) {
+            Ok(()) | Err(TrySendError::Closed(_)) => {}
+            Err(TrySendError::Full(_)) if durable => {
+                tracing::info!(conn_id = id, user_id = %conn.user, "closing a connection that cannot keep up");
+                conn.control
+                    .close(CLOSE_TOO_SLOW, "too slow: reconnect and sync");
+            }
+            Err(TrySendError::Full(_)) => {}
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! Sending messages to rooms, handles and conversation ids; fan-out; idempotency; history.
+
+use crate::harness::*;
+use palaver_client::Client;
+use serde_json::{Value, json};
+
+fn seqs(history: &Value) -> Vec<i64> {
+    let mut s: Vec<i64> = history["messages"]
+        .as_array()
+        .expect("{messages: [...]}")
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect();
+    // The protocol does not fix the order within a page; the set is what counts here.
+    s.sort_unstable();
+    s
+}
+
+async fn history(c: &mut Client, params: Value) -> Value {
+    c.call("messages.history", params)
+        .await
+        .expect("messages.history")
+}
+
+#[tokio::test]
+async fn send_to_a_room_reaches_every_connection_of_every_member() {
+    let server = Server::start().await;
+    let (alice, mut a1) = user(&server, "alice").await;
+    let mut a2 = connect(&server, &alice.token).await;
+    let (bob, mut b1) = user(&server, "bob").await;
+    let mut b2 = connect(&server, &bob.token).await;
+    let room = a1
+        .call(
+            "rooms.create",
+            json!({ "name": "general", "kind": "channel" }),
+        )
+        .await
+        .unwrap();
+    let rid = room["id"].as_i64().unwrap();
+    b1.call("rooms.join", json!({ "room": "#general" }))
+        .await
+        .unwrap();
+
+    let sent = send(&mut a1, "#general", "hello, world").await;
+    assert_eq!(sent["conversation"], rid);
+    assert_eq!(sent["seq"], 1);
+    assert_eq!(sent["duplicate"], false);
+    assert!(sent["id"].is_i64() && sent["ts"].is_i64(), "{sent}");
+
+    for (who, c) in [
+        ("alice's other", &mut a2),
+        ("bob 1", &mut b1),
+        ("bob 2", &mut b2),
+    ] {
+        let n = c
+            .notification_named("message", WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("{who} connection: {e}"));
+        let m = &n.params;
+        assert_eq!(m["id"], sent["id"], "{who}");
+        assert_eq!(m["conversation"], rid, "{who}");
+        assert_eq!(m["seq"], 1, "{who}");
+        assert_eq!(m["sender"], alice.id, "{who}");
+        assert_eq!(m["sender_handle"], "alice", "{who}");
+        assert_eq!(m["text"], "hello, world", "{who}");
+        assert_eq!(m["ts"], sent["ts"], "{who}");
+    }
+
+    let h = history(&mut b1, json!({ "conversation": "#general" })).await;
+    let msgs = h["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0]["text"], "hello, world");
+    assert_eq!(msgs[0]["id"], sent["id"]);
+    assert_eq!(h["has_more"], false);
+
+    let second = send(&mut b2, rid, "hi alice").await;
+    assert_eq!(second["seq"], 2);
+    // a1 may have had its own first message too; look for bob's.
+    let n = a1
+        .notification_where("message", WAIT, |m| m["seq"] == 2)
+        .await
+        .unwrap();
+    assert_eq!(n.params["text"], "hi alice");
+    assert_eq!(n.params["sender"], bob.id);
+}
+
+#[tokio::test]
+async fn the_first_message_to_a_handle_creates_the_dialog() {
+    let server = Server::start().await;
+    let (alice, mut a) = user(&server, "alice").await;
+    let (bob, mut b) = user(&server, "bob").await;
+
+    let first = send(&mut a, "@Bob", "psst").await;
+    let dm = first["conversation"].as_i64().unwrap();
+    assert_eq!(first["seq"], 1);
+    let n = b.notification_named("message", WAIT).await.unwrap();
+    assert_eq!(n.params["conversation"], dm);
+    assert_eq!(n.params["sender"], alice.id);
+    assert_eq!(n.params["text"], "psst");
+
+    // Both sides address the same conversation, by handle, by id and by numeric string.
+    let reply = send(&mut b, "@alice", "what?").await;
+    assert_eq!(reply["conversation"], dm);
+    assert_eq!(reply["seq"], 2);
+    let third = send(&mut a, dm, "by id").await;
+    assert_eq!(
+        (third["conversation"].as_i64(), third["seq"].as_i64()),
+        (Some(dm), Some(3))
+    );
+    let fourth = send(&mut a, dm.to_string(), "by string id").await;
+    assert_eq!(
+        (fourth["conversation"].as_i64(), fourth["seq"].as_i64()),
+        (Some(dm), Some(4))
+    );
+
+    let h = history(&mut b, json!({ "conversation": "@alice" })).await;
+    assert_eq!(seqs(&h), [1, 2, 3, 4]);
+    let h = history(&mut a, json!({ "conversation": dm })).await;
+    assert_eq!(seqs(&h), [1, 2, 3, 4]);
+
+    let list = b.call("conversations.list", json!(null)).await.unwrap();
+    let entries = list.as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{list}");
+    assert_eq!(id_of(&entries[0]["conversation"]), dm);
+    assert_eq!(id_of(&entries[0]["peer"]), alice.id, "{list}");
+
+    expect_rpc_err(
+        a.call("messages.send", json!({ "to": "@nobody", "text": "x" }))
+            .await,
+        -32004,
+    );
+    let _ = bob;
+}
+
+#[tokio::test]
+async fn the_same_client_id_is_stored_once() {
+    let server = Server::start().await;
+    let (_alice, mut a) = user(&server, "alice").await;
+    let (_bob, mut b) = user(&server, "bob").await;
+    let params = json!({ "to": "@bob", "text": "only once", "client_id": "k-1" });
+
+    let first = a.call("messages.send", params.clone()).await.unwrap();
+    assert_eq!(first["duplicate"], false);
+    let again = a.call("messages.send", params).await.unwrap();
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(again["seq"], first["seq"]);
+    assert_eq!(again["conversation"], first["conversation"]);
+
+    let n = b.notification_named("message", WAIT).await.unwrap();
+    assert_eq!(n.params["client_id"], "k-1");
+    expect_no_notification(&mut b, "message", |_| true).await;
+
+    let h = history(&mut b, json!({ "conversation": first["conversation"] })).await;
+    let msgs = h["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 1, "{h}");
+    assert_eq!(msgs[0]["client_id"], "k-1");
+
+    let other = a
+        .call(
+            "messages.send",
+            json!({ "to": "@bob", "text": "another", "client_id": "k-2" }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(other["seq"], 2);
+    assert_eq!(other["duplicate"], false);
+}
+
+#[tokio::test]
+async fn history_pages_by_seq() {
+    let server = Server::start().await;
+    let (_alice, mut a) = user(&server, "alice").await;
+    a.call("rooms.create", json!({ "name": "log", "kind": "channel" }))
+        .await
+        .unwrap();
+    for i in 1..=10 {
+        send(&mut a, "#log", &format!("m{i}")).await;
+    }
+    let h = |p: Value| {
+        let mut p = p;
+        p["conversation"] = json!("#log");
+        p
+    };
+
+    let all = history(&mut a, h(json!({}))).await;
+    assert_eq!(seqs(&all), (1..=10).collect::<Vec<_>>());
+    assert_eq!(all["has_more"], false);
+    for m in all["messages"].as_array().unwrap() {
+        assert_eq!(m["text"], format!("m{}", m["seq"]));
+    }
+
+    let newest = history(&mut a, h(json!({ "limit": 3 }))).await;
+    assert_eq!(
+        seqs(&newest),
+        [8, 9, 10],
+        "without a cursor the newest page comes"
+    );
+    assert_eq!(newest["has_more"], true);
+
+    let before = history(&mut a, h(json!({ "before_seq": 8, "limit": 3 }))).await;
+    assert_eq!(seqs(&before), [5, 6, 7]);
+    assert_eq!(before["has_more"], true);
+    let oldest = history(&mut a, h(json!({ "before_seq": 3, "limit": 3 }))).await;
+    assert_eq!(seqs(&oldest), [1, 2]);
+    assert_eq!(oldest["has_more"], false);
+
+    let after = history(&mut a, h(json!({ "after_seq": 2, "limit": 3 }))).await;
+    assert_eq!(
+        seqs(&after),
+        [3, 4, 5],
+        "after_seq pages forward from the cursor"
+    );
+    assert_eq!(after["has_more"], true);
+    let tail = history(&mut a, h(json!({ "after_seq": 7, "limit": 3 }))).await;
+    assert_eq!(seqs(&tail), [8, 9, 10]);
+    assert_eq!(tail["has_more"], false);
+    let none = history(&mut a, h(json!({ "after_seq": 10 }))).await;
+    assert_eq!(none["messages"], json!([]));
+    assert_eq!(none["has_more"], false);
+
+    expect_rpc_err(
+        a.call("messages.history", h(json!({ "limit": 0 }))).await,
+        -32602,
+    );
+    expect_rpc_err(
+        a.call("messages.history", h(json!({ "limit": 201 }))).await,
+        -32602,
+    );
+    expect_rpc_err(
+        a.call("messages.history", json!({ "conversation": "#nowhere" }))
+            .await,
+        -32004,
+    );
+}
+
+#[tokio::test]
+async fn strangers_cannot_read_or_write() {
+    let server = Server::start().await;
+    let (_alice, mut a) = user(&server, "alice").await;
+    let (_bob, mut b) = user(&server, "bob").await;
+    let (_carol, mut c) = user(&server, "carol").await;
+    let channel = a
+        .call("rooms.create", json!({ "name": "open", "kind": "channel" }))
+        .await
+        .unwrap();
+    let group = a
+        .call("rooms.create", json!({ "name": "closed", "kind": "group" }))
+        .await
+        .unwrap();
+    send(&mut a, "#open", "public").await;
+    send(&mut a, "#closed", "private").await;
+    let dm = send(&mut a, "@bob", "between us").await;
+
+    let e = expect_rpc_err(
+        c.call("messages.history", json!({ "conversation": channel["id"] }))
+            .await,
+        -32003,
+    );
+    assert_eq!(e.data_code(), Some("forbidden"));
+    let e = expect_rpc_err(
+        c.call("messages.history", json!({ "conversation": group["id"] }))
+            .await,
+        -32004,
+    );
+    assert_eq!(e.data_code(), Some("not_found"));
+    expect_rpc_err(
+        c.call(
+            "messages.history",
+            json!({ "conversation": dm["conversation"] }),
+        )
+        .await,
+        -32004,
+    );
+    expect_rpc_err(
+        c.call(
+            "messages.send",
+            json!({ "to": "#open", "text": "not joined" }),
+        )
+        .await,
+        -32003,
+    );
+    expect_rpc_err(
+        c.call(
+            "messages.send",
+            json!({ "to": dm["conversation"], "text": "intrude" }),
+        )
+        .await,
+        -32004,
+    );
+    expect_no_notification(&mut b, "message", |p| p["text"] == "intrude").await;
+}
+
+#[tokio::test]
+async fn bad_messages_are_invalid_params() {
+    let server = Server::start().await;
+    let (_alice, mut a) = user(&server, "alice").await;
+    signup_user(&server, "bob").await;
+    for params in [
+        json!({ "to": "@bob", "text": "   " }),
+        json!({ "to": "@bob", "text": "" }),
+        json!({ "to": "@bob" }),
+        json!({ "to": "bob", "text": "no sigil" }),
+        json!({ "to": "@bob", "text": "x", "client_id": "has space" }),
+        json!({ "to": "@bob", "text": 5 }),
+    ] {
+        let e = expect_rpc_err(a.call("messages.send", params.clone()).await, -32602);
+        assert_eq!(e.data_code(), Some("invalid_input"), "{params}");
+    }
+    expect_rpc_err(
+        a.call("messages.send", json!({ "to": "#nowhere", "text": "x" }))
+            .await,
+        -32004,
+    );
+}
