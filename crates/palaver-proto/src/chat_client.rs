@@ -232,10 +232,19 @@ pub fn user_object(u: &User) -> Map<String, Value> {
     o
 }
 
-/// The reply to `authorize`: the user object with the token it was authorized with.
-pub fn authorized_object(u: &User, token: &str) -> Value {
-    let mut o = user_object(u);
-    o.insert("token".into(), Value::String(token.to_owned()));
+/// The reply to `authorize`: the user object with the token it was authorized with. A user
+/// the authorize hook named is echoed as the hook sent it, under Palaver's own fields (the
+/// seed echoes whatever its `authorize` callback returned).
+pub fn authorized_object(
+    u: &User,
+    token: Option<&str>,
+    hooked: Option<Map<String, Value>>,
+) -> Value {
+    let mut o = hooked.unwrap_or_default();
+    o.extend(user_object(u));
+    if let Some(token) = token {
+        o.insert("token".into(), Value::String(token.to_owned()));
+    }
     Value::Object(o)
 }
 

@@ -2,6 +2,7 @@
 //! a protocol adapter decodes a frame into a typed call and encodes results and core events
 //! into frames. The server never builds wire JSON itself.
 
+pub mod authorize_hook;
 pub mod channels;
 pub mod chat_client;
 pub mod dialect;

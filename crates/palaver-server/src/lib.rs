@@ -3,6 +3,7 @@
 //! chooses them.
 
 mod auth;
+mod authorize_hook;
 mod clock;
 mod conn;
 mod dialects;
@@ -55,6 +56,8 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error("server I/O failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Config(String),
 }
 
 struct HubSink(Arc<hub::Hub>);
@@ -132,6 +135,13 @@ pub async fn serve(
         format!("{name}/{:08x}", rand::random::<u32>())
     });
     let lease = Duration::from_secs(settings.presence_lease_secs);
+    let dialects = dialects::DialectState {
+        authorize_hook: settings
+            .dialects
+            .authorize_hook()
+            .map_err(ServeError::Config)?,
+        ..Default::default()
+    };
     let state = Arc::new(AppState {
         settings,
         store,
@@ -142,7 +152,7 @@ pub async fn serve(
         shutdown: shutdown.clone(),
         epoch,
         node: node.clone(),
-        dialects: Default::default(),
+        dialects,
         dm_members: Default::default(),
     });
     let app = Router::new()

@@ -100,6 +100,11 @@ pub struct DialectsSettings {
     pub messenger_max_upload_bytes: usize,
     /// Messenger image uploads one user may make per minute.
     pub messenger_uploads_per_minute: u32,
+    /// The chat-client authorize hook: an `http://` URL that a chat-client `authorize` whose
+    /// data is neither a Palaver token nor a session key is POSTed to (docs/dialects.md).
+    pub chat_client_authorize_hook: Option<String>,
+    /// Milliseconds the authorize hook has to answer.
+    pub chat_client_authorize_hook_timeout_ms: u64,
 }
 
 impl Default for DialectsSettings {
@@ -116,6 +121,8 @@ impl Default for DialectsSettings {
             messenger_upload_dir: "messenger-img".into(),
             messenger_max_upload_bytes: 15 * 1024 * 1024,
             messenger_uploads_per_minute: 10,
+            chat_client_authorize_hook: None,
+            chat_client_authorize_hook_timeout_ms: 3000,
         }
     }
 }
@@ -189,7 +196,7 @@ impl Default for WsSettings {
 impl Settings {
     /// Checks values that deserialise fine but make no sense; the message names the key.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(&str, bool); 9] = [
+        let checks: [(&str, bool); 10] = [
             (
                 "limits.max_frame_bytes",
                 self.limits.max_frame_bytes >= 1024,
@@ -205,10 +212,25 @@ impl Settings {
             ("auth.token_ttl_secs", self.auth.token_ttl_secs >= 60),
             ("auth.hash_concurrency", self.auth.hash_concurrency >= 1),
             ("presence_lease_secs", self.presence_lease_secs >= 3),
+            (
+                "dialects.chat_client_authorize_hook_timeout_ms",
+                self.dialects.chat_client_authorize_hook_timeout_ms >= 1,
+            ),
         ];
-        match checks.iter().find(|(_, ok)| !ok) {
-            Some((key, _)) => Err(format!("setting `{key}` is out of range")),
-            None => Ok(()),
+        if let Some((key, _)) = checks.iter().find(|(_, ok)| !ok) {
+            return Err(format!("setting `{key}` is out of range"));
         }
+        self.dialects.authorize_hook().map(drop)
+    }
+}
+
+impl DialectsSettings {
+    /// The configured authorize hook, if any; `Err` if its URL is unusable.
+    pub fn authorize_hook(&self) -> Result<Option<crate::authorize_hook::AuthorizeHook>, String> {
+        let timeout = std::time::Duration::from_millis(self.chat_client_authorize_hook_timeout_ms);
+        self.chat_client_authorize_hook
+            .as_deref()
+            .map(|url| crate::authorize_hook::AuthorizeHook::new(url, timeout))
+            .transpose()
     }
 }

@@ -3,8 +3,8 @@
 //! shared use cases. Users are addressed by id (a string of the Palaver user id), groups (any
 //! room) by conversation id with `isGroup`.
 
-use super::Mount;
 use super::session_key;
+use super::{Mount, passwordless_account};
 use crate::AppState;
 use crate::clock::now_ms;
 use crate::conn::{self, CLOSE_NORMAL, Link, Protocol};
@@ -18,9 +18,10 @@ use palaver_core::{
     Conversation, ConversationId, ConversationKind, CoreError, EventBody, Message, User, UserId,
 };
 use palaver_proto::Dialect;
+use palaver_proto::authorize_hook::{AUTHORIZATION_UNAVAILABLE, Answer};
 use palaver_proto::chat_client::{self as wire, Request};
 use palaver_store::HistoryQuery;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,7 +68,8 @@ struct Signed {
 /// Who a token names.
 struct Identity {
     user: UserId,
-    session: String,
+    /// The session it signed in with (so logout closes it); none for the authorize hook.
+    session: Option<String>,
     scope: Option<ConversationId>,
     expires_at: Option<i64>,
 }
@@ -98,7 +100,7 @@ impl ChatClient {
         if let Ok(v) = self.state.auth.check(token, now_ms()).await {
             return Some(Identity {
                 user: v.user,
-                session: v.session,
+                session: Some(v.session),
                 scope: None,
                 expires_at: Some(v.expires_at),
             });
@@ -106,20 +108,60 @@ impl ChatClient {
         let grant = session_key::resolve(&self.state, token).await?;
         Some(Identity {
             user: grant.user.id,
-            session: session_key::session_tag(&grant.hash),
+            session: Some(session_key::session_tag(&grant.hash)),
             scope: Some(grant.room.id),
             expires_at: None,
         })
     }
 
-    async fn authorize(&mut self, data: &Value) -> Reply {
+    /// The `authorize` data's token as a Palaver token or session key, else what the authorize
+    /// hook says of the data (with the user object it sent, to echo).
+    async fn authenticate(
+        &self,
+        data: &Value,
+    ) -> Result<(Identity, Option<Map<String, Value>>), String> {
         let failed = || wire::AUTHORIZATION_FAILED.to_owned();
-        let token = wire::token(data).ok_or_else(failed)?;
-        let id = self.identify(&token).await.ok_or_else(failed)?;
+        if let Some(token) = wire::token(data)
+            && let Some(id) = self.identify(&token).await
+        {
+            return Ok((id, None));
+        }
+        let Some(hook) = &self.state.dialects.authorize_hook else {
+            return Err(failed());
+        };
+        let (handle, display, object) = match hook.ask(data).await {
+            Ok(Answer::User {
+                handle,
+                display_name,
+                object,
+            }) => (handle, display_name, object),
+            Ok(Answer::Denied) => return Err(failed()),
+            Err(e) => {
+                tracing::warn!(error = %e, "the chat-client authorize hook failed");
+                return Err(AUTHORIZATION_UNAVAILABLE.to_owned());
+            }
+        };
+        let display = display.unwrap_or_else(|| handle.clone());
+        let user = passwordless_account(&self.state, &handle, &display, "!hook")
+            .await
+            .map_err(fail)?;
+        let id = Identity {
+            user: user.id,
+            session: None,
+            scope: None,
+            expires_at: None,
+        };
+        Ok((id, Some(object)))
+    }
+
+    async fn authorize(&mut self, data: &Value) -> Reply {
+        let (id, hooked) = self.authenticate(data).await?;
+        let token = wire::token(data);
+        let echo = |user: &User| wire::authorized_object(user, token.as_deref(), hooked.clone());
         if let Some(me) = &self.me {
             // Authorizing again must not register the socket twice (the seed's duplicates).
             if me.user.id == id.user {
-                return Ok(wire::authorized_object(&me.user, &token));
+                return Ok(echo(&me.user));
             }
             return Err(fail(CoreError::invalid(
                 "this connection is already authorized as another user",
@@ -128,17 +170,17 @@ impl ChatClient {
         let st = &self.state;
         let user = match st.store.user(id.user).await {
             Ok(Some(u)) => u,
-            _ => return Err(failed()),
+            _ => return Err(wire::AUTHORIZATION_FAILED.to_owned()),
         };
         let info = ConnInfo {
             user: user.id,
             handle: user.handle.clone(),
-            session: Some(id.session),
+            session: id.session,
             dialect: Dialect::ChatClient,
             scope: id.scope,
         };
         let conn = st.attach(&self.link, info, &user).await.map_err(fail)?;
-        let reply = wire::authorized_object(&user, &token);
+        let reply = echo(&user);
         self.me = Some(Signed {
             user,
             conn,

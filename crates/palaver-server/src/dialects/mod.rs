@@ -11,8 +11,11 @@ pub mod path_rooms;
 pub mod session_key;
 
 use crate::AppState;
+use crate::clock::now_ms;
 use axum::Router;
+use palaver_core::{CoreError, User, validate};
 use palaver_proto::Dialect;
+use palaver_store::NewUser;
 use std::sync::Arc;
 
 /// State the dialects keep on this node.
@@ -20,6 +23,40 @@ use std::sync::Arc;
 pub struct DialectState {
     pub path_rooms: path_rooms::Nicknames,
     pub messenger: messenger::Uploads,
+    /// The chat-client authorize hook, when configured.
+    pub authorize_hook: Option<crate::authorize_hook::AuthorizeHook>,
+}
+
+/// The account with `handle` for an identity Palaver does not hold the password of (a
+/// path-rooms guest, a user the authorize hook named): created on first use with `marker` in
+/// place of a password hash. `marker` is not a PHC string, so no password ever verifies.
+pub(crate) async fn passwordless_account(
+    st: &AppState,
+    handle: &str,
+    display: &str,
+    marker: &str,
+) -> Result<User, CoreError> {
+    let core = |e: palaver_store::StoreError| e.into_core();
+    if let Some(user) = st.store.user_by_handle(handle).await.map_err(core)? {
+        return Ok(user);
+    }
+    let new = NewUser {
+        handle: handle.to_owned(),
+        display_name: validate::display_name(display).unwrap_or_else(|_| handle.to_owned()),
+        email: None,
+        password_hash: marker.to_owned(),
+        created_at: now_ms(),
+    };
+    match st.store.create_user(new).await {
+        Ok(user) => Ok(user),
+        // Created meanwhile by another connection (or node).
+        Err(_) => st
+            .store
+            .user_by_handle(handle)
+            .await
+            .map_err(core)?
+            .ok_or_else(CoreError::internal),
+    }
 }
 
 /// Where a dialect is mounted: under `prefix` (`/compat/<name>` on the main listener, or the

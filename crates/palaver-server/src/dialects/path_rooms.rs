@@ -7,7 +7,6 @@
 
 use super::Mount;
 use crate::AppState;
-use crate::clock::now_ms;
 use crate::conn::{self, CLOSE_POLICY, Link, Protocol};
 use crate::hub::{ConnId, ConnInfo};
 use axum::Router;
@@ -18,7 +17,6 @@ use axum::routing::get;
 use palaver_core::{Conversation, ConversationId, CoreError, User, validate};
 use palaver_proto::Dialect;
 use palaver_proto::path_rooms::{self as wire, Incoming};
-use palaver_store::NewUser;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -206,27 +204,8 @@ impl PathRooms {
 
 /// The guest account with `handle`, created on first use with an unusable password.
 async fn guest_account(st: &AppState, handle: &str, display: &str) -> Result<User, CoreError> {
-    let core = |e: palaver_store::StoreError| e.into_core();
-    if let Some(user) = st.store.user_by_handle(handle).await.map_err(core)? {
-        return Ok(user);
-    }
-    let new = NewUser {
-        handle: handle.to_owned(),
-        display_name: validate::display_name(display).unwrap_or_else(|_| "guest".into()),
-        email: None,
-        // Not a PHC string: no password ever verifies against it.
-        password_hash: "!guest".into(),
-        created_at: now_ms(),
-    };
-    match st.store.create_user(new).await {
-        Ok(user) => Ok(user),
-        Err(_) => st
-            .store
-            .user_by_handle(handle)
-            .await
-            .map_err(core)?
-            .ok_or_else(CoreError::internal),
-    }
+    let display = validate::display_name(display).unwrap_or_else(|_| "guest".into());
+    super::passwordless_account(st, handle, &display, "!guest").await
 }
 
 #[async_trait::async_trait]

@@ -16,6 +16,7 @@ mod delivery;
 mod dialect_all;
 mod dialect_channels;
 mod dialect_chat_client;
+mod dialect_chat_client_hook;
 mod dialect_messenger;
 mod dialect_path_rooms;
 mod dialect_session_key;
