@@ -5,7 +5,7 @@
 use crate::AppState;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -61,6 +61,16 @@ pub trait Protocol: Send {
     async fn open(&mut self) {}
     /// Handles one text frame; returns the frames to send back, in order.
     async fn handle_text(&mut self, text: &str) -> Vec<String>;
+    /// Handles frames that arrived together, in order; returns every frame to send back, in
+    /// order. A protocol may overlap their work (the native protocol stores a burst of sends
+    /// in one commit); by default they are handled one by one.
+    async fn handle_texts(&mut self, texts: &[Utf8Bytes]) -> Vec<String> {
+        let mut out = Vec::new();
+        for text in texts {
+            out.extend(self.handle_text(text.as_str()).await);
+        }
+        out
+    }
     /// How often `tick` runs, for protocols with a timer of their own.
     fn tick_every(&self) -> Option<Duration> {
         None
@@ -117,6 +127,7 @@ async fn read_loop(
     state: &AppState,
 ) {
     let idle = Duration::from_secs(state.settings.ws.idle_timeout_secs);
+    let burst = state.settings.limits.max_burst.max(1);
     let mut ticker = protocol.tick_every().map(|every| {
         let mut t = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -151,13 +162,39 @@ async fn read_loop(
             }
             next = tokio::time::timeout(idle, stream.next()) => next,
         };
-        let msg = match next {
-            Err(_) => {
-                control.close(CLOSE_IDLE, "no heartbeat");
-                return;
+        let Ok(mut item) = next else {
+            control.close(CLOSE_IDLE, "no heartbeat");
+            return;
+        };
+        // Text frames that are already here are handled together (up to `limits.max_burst`);
+        // a non-text item read after them is handled next.
+        let mut texts = Vec::new();
+        let leftover = loop {
+            match item {
+                Some(Ok(Message::Text(text))) => {
+                    texts.push(text);
+                    if texts.len() >= burst {
+                        break None;
+                    }
+                    match stream.next().now_or_never() {
+                        Some(more) => item = more,
+                        None => break None,
+                    }
+                }
+                other => break Some(other),
             }
-            Ok(None) => return,
-            Ok(Some(Err(e))) => {
+        };
+        if !texts.is_empty() {
+            for reply in protocol.handle_texts(&texts).await {
+                if tx.send(Utf8Bytes::from(reply)).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let Some(item) = leftover else { continue };
+        let msg = match item {
+            None => return,
+            Some(Err(e)) => {
                 if is_capacity_error(&e) {
                     control.close(CLOSE_TOO_BIG, "message too big");
                 } else {
@@ -165,16 +202,10 @@ async fn read_loop(
                 }
                 return;
             }
-            Ok(Some(Ok(msg))) => msg,
+            Some(Ok(msg)) => msg,
         };
         match msg {
-            Message::Text(text) => {
-                for reply in protocol.handle_text(text.as_str()).await {
-                    if tx.send(Utf8Bytes::from(reply)).await.is_err() {
-                        return;
-                    }
-                }
-            }
+            Message::Text(_) => {} // handled above
             Message::Binary(_) => {
                 control.close(CLOSE_UNSUPPORTED, "binary frames are not supported");
                 return;

@@ -1,15 +1,19 @@
 //! A native-protocol session: decodes frames, runs calls for the signed-in user, encodes
-//! replies. Calls of one connection run one after another, so replies come in order.
+//! replies. Calls of one connection run one after another, so replies come in order; a burst
+//! of `messages.send` frames that arrive together is stored in one go (see `handle_frames`).
 
 use crate::AppState;
 use crate::auth::Verified;
 use crate::clock::now_ms;
 use crate::conn::{CLOSE_POLICY, Link, Protocol};
 use crate::hub::{ConnId, ConnInfo};
+use crate::service::Outgoing;
 use crate::sync;
+use axum::extract::ws::Utf8Bytes;
 use palaver_core::{CoreError, User, UserId, validate};
 use palaver_proto::Dialect;
 use palaver_proto::native::{self, Call, Incoming, Request, RpcError};
+use palaver_store::Appended;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -24,6 +28,25 @@ pub struct Session {
 }
 
 type CallResult = Result<Value, RpcError>;
+
+/// The response frame for a call's outcome; none for a notification (no id).
+fn reply_to(id: Option<Value>, result: CallResult) -> Option<String> {
+    let id = id?;
+    Some(match result {
+        Ok(v) => native::encode_result(&id, &v),
+        Err(e) => native::encode_error(&id, &e),
+    })
+}
+
+fn send_result(a: &Appended) -> Value {
+    native::to_result(&native::SendResult {
+        id: a.message.id.0,
+        conversation: a.message.conversation,
+        seq: a.message.seq,
+        ts: a.message.ts,
+        duplicate: a.duplicate,
+    })
+}
 
 impl Session {
     pub fn new(state: Arc<AppState>, link: Link, handshake: Option<Verified>) -> Self {
@@ -76,7 +99,71 @@ impl Session {
 
     /// Handles one text frame; returns the reply frame, if any is due.
     async fn handle_frame(&mut self, text: &str) -> Option<String> {
-        match native::decode(text, self.state.settings.limits.max_batch) {
+        let decoded = native::decode(text, self.state.settings.limits.max_batch);
+        self.handle_decoded(decoded).await
+    }
+
+    /// Handles frames that arrived together: runs of plain `messages.send` requests go to
+    /// the store as one burst (in order, usually one commit), everything else one by one.
+    /// Replies keep the order of the frames.
+    async fn handle_frames(&mut self, texts: &[Utf8Bytes]) -> Vec<String> {
+        let max_batch = self.state.settings.limits.max_batch;
+        let mut out = Vec::new();
+        let mut sends: Vec<(Option<Value>, native::Send)> = Vec::new();
+        for text in texts {
+            let decoded = native::decode(text.as_str(), max_batch);
+            match decoded {
+                Ok(Incoming::Single(Ok(req)))
+                    if self.user.is_some() && req.method == "messages.send" =>
+                {
+                    match native::parse_call(&req.method, req.params) {
+                        Ok(Call::MessagesSend(s)) => sends.push((req.id, s)),
+                        other => {
+                            out.extend(self.send_burst(std::mem::take(&mut sends)).await);
+                            let result = match other {
+                                Ok(call) => self.dispatch(call).await,
+                                Err(e) => Err(e),
+                            };
+                            out.extend(reply_to(req.id, result));
+                        }
+                    }
+                }
+                other => {
+                    out.extend(self.send_burst(std::mem::take(&mut sends)).await);
+                    out.extend(self.handle_decoded(other).await);
+                }
+            }
+        }
+        out.extend(self.send_burst(sends).await);
+        out
+    }
+
+    async fn send_burst(&mut self, sends: Vec<(Option<Value>, native::Send)>) -> Vec<String> {
+        let Some(me) = self.user.as_ref().filter(|_| !sends.is_empty()) else {
+            return Vec::new();
+        };
+        let (ids, outgoing): (Vec<_>, Vec<_>) = sends
+            .into_iter()
+            .map(|(id, s)| {
+                let out = Outgoing {
+                    to: s.to.0,
+                    text: s.text,
+                    client_id: s.client_id,
+                };
+                (id, out)
+            })
+            .unzip();
+        let results = self.state.send_messages(me, outgoing).await;
+        ids.into_iter()
+            .zip(results)
+            .filter_map(|(id, result)| {
+                reply_to(id, result.map(|a| send_result(&a)).map_err(Into::into))
+            })
+            .collect()
+    }
+
+    async fn handle_decoded(&mut self, decoded: Result<Incoming, String>) -> Option<String> {
+        match decoded {
             Err(reply) => Some(reply),
             Ok(Incoming::Single(item)) => self.handle_item(item).await,
             Ok(Incoming::Batch(items)) => {
@@ -100,11 +187,7 @@ impl Session {
             Ok(call) => self.dispatch(call).await,
             Err(e) => Err(e),
         };
-        let id = req.id?;
-        Some(match result {
-            Ok(v) => native::encode_result(&id, &v),
-            Err(e) => native::encode_error(&id, &e),
-        })
+        reply_to(req.id, result)
     }
 
     async fn dispatch(&mut self, call: Call) -> CallResult {
@@ -187,13 +270,7 @@ impl Session {
             }
             Call::MessagesSend(s) => {
                 let a = st.send_message(&me, &s.to.0, s.text, s.client_id).await?;
-                native::to_result(&native::SendResult {
-                    id: a.message.id.0,
-                    conversation: a.message.conversation,
-                    seq: a.message.seq,
-                    ts: a.message.ts,
-                    duplicate: a.duplicate,
-                })
+                send_result(&a)
             }
             Call::MessagesHistory(h) => {
                 let (messages, has_more) = st
@@ -255,6 +332,10 @@ impl Protocol for Session {
 
     async fn handle_text(&mut self, text: &str) -> Vec<String> {
         self.handle_frame(text).await.into_iter().collect()
+    }
+
+    async fn handle_texts(&mut self, texts: &[Utf8Bytes]) -> Vec<String> {
+        self.handle_frames(texts).await
     }
 
     fn expires_in(&self) -> Option<std::time::Duration> {

@@ -48,6 +48,9 @@ pub struct Limits {
     pub max_text_bytes: usize,
     /// Most calls in one JSON-RPC batch.
     pub max_batch: usize,
+    /// Most text frames of one connection that are read and handled together when they
+    /// arrive back to back (a burst of `messages.send` is stored in one commit).
+    pub max_burst: usize,
     /// Frames queued for one connection before it counts as too slow and is closed (4008).
     pub outbound_queue: usize,
     /// Largest page of `messages.history`.
@@ -172,6 +175,7 @@ impl Default for Limits {
             max_frame_bytes: 64 * 1024,
             max_text_bytes: 16 * 1024,
             max_batch: 32,
+            max_burst: 64,
             outbound_queue: 1024,
             history_max_limit: 200,
             search_max_limit: 100,
@@ -196,13 +200,14 @@ impl Default for WsSettings {
 impl Settings {
     /// Checks values that deserialise fine but make no sense; the message names the key.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(&str, bool); 10] = [
+        let checks: [(&str, bool); 11] = [
             (
                 "limits.max_frame_bytes",
                 self.limits.max_frame_bytes >= 1024,
             ),
             ("limits.max_text_bytes", self.limits.max_text_bytes >= 1),
             ("limits.max_batch", self.limits.max_batch >= 1),
+            ("limits.max_burst", self.limits.max_burst >= 1),
             ("limits.outbound_queue", self.limits.outbound_queue >= 8),
             ("ws.ping_interval_secs", self.ws.ping_interval_secs >= 1),
             (

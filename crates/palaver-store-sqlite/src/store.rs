@@ -1,5 +1,6 @@
 //! `impl Store for SqliteStore`: writes go to the writer thread, reads to the read pool.
 
+use crate::writer::WriterState;
 use crate::{SqliteStore, accounts, messages, presence, reads, rooms, rows, schema, sync};
 use async_trait::async_trait;
 use palaver_core::{Conversation, ConversationId, Event, Message, User, UserId};
@@ -177,6 +178,26 @@ impl Store for SqliteStore {
 
     async fn append_message(&self, message: NewMessage) -> Result<Appended> {
         write!(self, |c, s| messages::append_message(c, s, message))
+    }
+
+    async fn append_messages(&self, batch: Vec<NewMessage>) -> Vec<Result<Appended>> {
+        // Queued one after another without waiting for each commit, so they keep their
+        // order and usually share one transaction.
+        let mut answers = Vec::with_capacity(batch.len());
+        for message in batch {
+            let work = move |c: &rusqlite::Connection, s: &mut WriterState| {
+                messages::append_message(c, s, message).map_err(Into::into)
+            };
+            answers.push(self.writer.submit(work).await);
+        }
+        let mut out = Vec::with_capacity(answers.len());
+        for answer in answers {
+            out.push(match answer {
+                Ok(pending) => pending.await,
+                Err(e) => Err(e),
+            });
+        }
+        out
     }
 
     async fn history(&self, query: HistoryQuery) -> Result<Vec<Message>> {

@@ -90,6 +90,20 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection, &mut WriterState) -> Result<T, StoreError> + Send + 'static,
     {
+        self.submit(work).await?.await
+    }
+
+    /// Queues `work` behind everything queued before it and returns at once with the future
+    /// of its outcome (ready once its batch has committed). Jobs submitted one after another
+    /// run in that order, usually in one batch.
+    pub(crate) async fn submit<T, F>(
+        &self,
+        work: F,
+    ) -> Result<impl Future<Output = Result<T, StoreError>> + use<T, F>, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut WriterState) -> Result<T, StoreError> + Send + 'static,
+    {
         let stopped = || StoreError::Unavailable("the sqlite writer has stopped".into());
         let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
         let (reply, answer) = oneshot::channel();
@@ -99,7 +113,7 @@ impl Writer {
             reply,
         };
         jobs.send(Box::new(job)).await.map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        Ok(async move { answer.await.map_err(|_| stopped())? })
     }
 }
 

@@ -103,6 +103,17 @@ pub trait Store: Send + Sync + 'static {
     /// marker to it. With a `client_id` the sender already used, stores nothing and returns
     /// the first message with `duplicate: true`. `Forbidden` if the sender is not a member.
     async fn append_message(&self, message: NewMessage) -> Result<Appended>;
+    /// Appends several messages as `append_message` would, one after another in the order
+    /// given (so one sender's messages to a conversation keep their order), each with its
+    /// own outcome. A backend may commit them together; none is reported before it is
+    /// durable.
+    async fn append_messages(&self, messages: Vec<NewMessage>) -> Vec<Result<Appended>> {
+        let mut out = Vec::with_capacity(messages.len());
+        for m in messages {
+            out.push(self.append_message(m).await);
+        }
+        out
+    }
     /// Messages in ascending `seq`; see [`HistoryQuery`] for the window.
     async fn history(&self, query: HistoryQuery) -> Result<Vec<Message>>;
     /// Moves the read marker forward (never back, never past the newest message).

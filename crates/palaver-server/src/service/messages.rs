@@ -8,6 +8,14 @@ use palaver_core::{
 };
 use palaver_store::{Appended, HistoryQuery, NewMessage, StoreError};
 
+/// One message a client asks to send.
+pub struct Outgoing {
+    /// The address: `#room`, `@handle` or a conversation id.
+    pub to: String,
+    pub text: String,
+    pub client_id: Option<String>,
+}
+
 impl AppState {
     pub async fn send_message(
         &self,
@@ -16,31 +24,88 @@ impl AppState {
         text: String,
         client_id: Option<String>,
     ) -> Result<Appended> {
-        validate::message_text(&text, self.settings.limits.max_text_bytes)?;
-        if let Some(id) = &client_id {
+        let one = Outgoing {
+            to: to.to_owned(),
+            text,
+            client_id,
+        };
+        self.send_messages(actor, vec![one])
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(CoreError::internal()))
+    }
+
+    /// Sends messages of one sender, in order, each with its own outcome: they are stored
+    /// together (one commit where the store can) and then published in order, so that a
+    /// burst of sends reaches each recipient as one burst of frames.
+    pub async fn send_messages(&self, actor: &User, sends: Vec<Outgoing>) -> Vec<Result<Appended>> {
+        // Addresses resolved so far in this burst (usually one).
+        let mut known: Vec<(String, Conversation)> = Vec::new();
+        let mut prepared = Vec::with_capacity(sends.len());
+        let mut batch = Vec::with_capacity(sends.len());
+        for send in sends {
+            match self.prepare_send(actor, &send, &mut known).await {
+                Ok(conv) => {
+                    batch.push(NewMessage {
+                        conversation: conv.id,
+                        sender: actor.id,
+                        text: send.text,
+                        client_id: send.client_id,
+                        ts: now_ms(),
+                    });
+                    prepared.push(Ok(conv));
+                }
+                Err(e) => prepared.push(Err(e)),
+            }
+        }
+        let mut stored = self.store.append_messages(batch).await.into_iter();
+        let mut out = Vec::with_capacity(prepared.len());
+        for conv in prepared {
+            let result = match conv {
+                Err(e) => Err(e),
+                Ok(conv) => match stored.next() {
+                    Some(Ok(appended)) => self.publish_appended(&conv, appended).await,
+                    // The store checks membership inside the transaction; a refusal is worded
+                    // by the rule for the conversation's kind (a private one does not admit
+                    // it exists).
+                    Some(Err(StoreError::Domain(refused)))
+                        if refused.kind == ErrorKind::Forbidden =>
+                    {
+                        Err(policy::require_member(&conv, false)
+                            .err()
+                            .unwrap_or(refused))
+                    }
+                    Some(Err(other)) => Err(store_err(other)),
+                    None => Err(CoreError::internal()),
+                },
+            };
+            out.push(result);
+        }
+        out
+    }
+
+    async fn prepare_send(
+        &self,
+        actor: &User,
+        send: &Outgoing,
+        known: &mut Vec<(String, Conversation)>,
+    ) -> Result<Conversation> {
+        validate::message_text(&send.text, self.settings.limits.max_text_bytes)?;
+        if let Some(id) = &send.client_id {
             validate::client_id(id)?;
         }
-        let conv = self.conversation_by_address(actor.id, to, true).await?;
-        // The store checks membership inside the transaction; a refusal is worded by the rule
-        // for the conversation's kind (a private one does not admit it exists).
-        let appended = self
-            .store
-            .append_message(NewMessage {
-                conversation: conv.id,
-                sender: actor.id,
-                text,
-                client_id,
-                ts: now_ms(),
-            })
-            .await
-            .map_err(|e| match e {
-                StoreError::Domain(refused) if refused.kind == ErrorKind::Forbidden => {
-                    policy::require_member(&conv, false)
-                        .err()
-                        .unwrap_or(refused)
-                }
-                other => store_err(other),
-            })?;
+        if let Some((_, conv)) = known.iter().find(|(to, _)| *to == send.to) {
+            return Ok(conv.clone());
+        }
+        let conv = self
+            .conversation_by_address(actor.id, &send.to, true)
+            .await?;
+        known.push((send.to.clone(), conv.clone()));
+        Ok(conv)
+    }
+
+    /// Publishes a newly stored message (a retried one was published the first time).
+    async fn publish_appended(&self, conv: &Conversation, appended: Appended) -> Result<Appended> {
         if !appended.duplicate {
             let m = appended.message.clone();
             let event = Event {
@@ -48,7 +113,7 @@ impl AppState {
                 ts: m.ts,
                 body: EventBody::Message(m),
             };
-            self.publish_in(event, &conv).await?;
+            self.publish_in(event, conv).await?;
         }
         Ok(appended)
     }

@@ -6,6 +6,8 @@ mod messages;
 mod presence;
 mod rooms;
 
+pub(crate) use messages::Outgoing;
+
 use crate::AppState;
 use crate::clock::now_ms;
 use palaver_bus::{Envelope, Recipients};

@@ -85,6 +85,51 @@ pub async fn messages_idempotent(store: Arc<dyn Store>) {
     assert_eq!(seqs(s, window(main.id, None, None, 10)).await, [1, 2]);
 }
 
+/// `append_messages`: in order, each with its own outcome, a refusal or a duplicate in the
+/// middle costing only itself.
+pub async fn messages_appended_together(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let alice = signup(s, "alice").await;
+    let carol = signup(s, "carol").await;
+    let (main, _) = room(s, &alice, "main", ConversationKind::Channel, &[]).await;
+    let (other, _) = room(s, &carol, "other", ConversationKind::Group, &[]).await;
+    let msg = |c: ConversationId, text: &str, key: Option<&str>| NewMessage {
+        conversation: c,
+        sender: alice.id,
+        text: text.into(),
+        client_id: key.map(str::to_owned),
+        ts: 10,
+    };
+    let out = s
+        .append_messages(vec![
+            msg(main.id, "one", Some("k1")),
+            msg(other.id, "not a member", None),
+            msg(main.id, "two", None),
+            msg(main.id, "one again", Some("k1")),
+            msg(main.id, "three", None),
+        ])
+        .await;
+    assert_eq!(out.len(), 5);
+    let ok: Vec<&Appended> = out.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(ok.len(), 4, "{out:?}");
+    match &out[1] {
+        Err(StoreError::Domain(e)) => assert_eq!(e.kind, ErrorKind::Forbidden),
+        other => panic!("expected forbidden, got {other:?}"),
+    }
+    let seqs_out: Vec<(i64, bool)> = ok.iter().map(|a| (a.message.seq, a.duplicate)).collect();
+    assert_eq!(seqs_out, [(1, false), (2, false), (1, true), (3, false)]);
+    assert!(ok[0].pos < ok[1].pos && ok[1].pos < ok[3].pos);
+    let texts: Vec<String> = s
+        .history(window(main.id, None, None, 10))
+        .await
+        .expect("history")
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(texts, ["one", "two", "three"]);
+    assert!(s.append_messages(Vec::new()).await.is_empty());
+}
+
 pub async fn messages_refused(store: Arc<dyn Store>) {
     let s = store.as_ref();
     let alice = signup(s, "alice").await;

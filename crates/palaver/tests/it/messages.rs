@@ -313,3 +313,104 @@ async fn bad_messages_are_invalid_params() {
         -32004,
     );
 }
+
+/// Frames written back to back are answered in order, each on its own merits: a burst of
+/// sends is stored in order (gap-free seqs), a bad one or one to a room the sender is not in
+/// costs only itself, a notification gets no reply, and a call after the sends sees them.
+#[tokio::test]
+async fn pipelined_frames_are_answered_in_order_each_on_its_own() {
+    let server = Server::start().await;
+    let (alice, _a) = user(&server, "alice").await;
+    let (_bob, mut b) = user(&server, "bob").await;
+    let (_carol, mut c) = user(&server, "carol").await;
+    let secret = id_of(
+        &c.call("rooms.create", json!({ "name": "secret", "kind": "group" }))
+            .await
+            .unwrap(),
+    );
+    let url = format!("{}?token={}", server.ws_url(), alice.token);
+    let mut ws = crate::raw::RawWs::connect(&url, &[]).await;
+    let call = |id: i64, method: &str, params: Value| {
+        json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }).to_string()
+    };
+    let mut frames = Vec::new();
+    for i in 1..=20 {
+        frames.push(call(
+            i,
+            "messages.send",
+            json!({ "to": "@bob", "text": format!("m{i}") }),
+        ));
+    }
+    frames.push(call(
+        21,
+        "messages.send",
+        json!({ "to": "@bob", "text": "" }),
+    ));
+    frames.push(call(
+        22,
+        "messages.send",
+        json!({ "to": secret, "text": "let me in" }),
+    ));
+    frames.push(
+        json!({ "jsonrpc": "2.0", "method": "messages.send", "params": { "to": "@bob", "text": "m21" } })
+            .to_string(),
+    );
+    frames.push(call(
+        23,
+        "messages.send",
+        json!({ "to": "@bob", "text": "m22", "client_id": "k" }),
+    ));
+    frames.push(call(
+        24,
+        "messages.send",
+        json!({ "to": "@bob", "text": "m22 again", "client_id": "k" }),
+    ));
+    frames.push(call(25, "messages.send", json!({ "to": "@bob" })));
+    frames.push(call(26, "conversations.list", Value::Null));
+    ws.send_all(&frames).await;
+
+    let mut replies = Vec::new();
+    while replies.len() < 26 {
+        let v = ws.json(WAIT).await;
+        if v.get("id").is_some() {
+            replies.push(v);
+        }
+    }
+    let ids: Vec<i64> = replies.iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    assert_eq!(
+        ids,
+        (1..=26).collect::<Vec<_>>(),
+        "replies in the order of the frames"
+    );
+    for (i, r) in replies[..20].iter().enumerate() {
+        assert_eq!(r["result"]["seq"], i as i64 + 1, "{r}");
+    }
+    assert_eq!(
+        replies[20]["error"]["code"], -32602,
+        "empty text: {}",
+        replies[20]
+    );
+    assert!(
+        replies[21]["error"].is_object(),
+        "not a member: {}",
+        replies[21]
+    );
+    // The notification (seq 21) was stored between them.
+    assert_eq!(replies[22]["result"]["seq"], 22, "{}", replies[22]);
+    assert_eq!(replies[23]["result"]["duplicate"], true, "{}", replies[23]);
+    assert_eq!(replies[23]["result"]["seq"], 22);
+    assert_eq!(
+        replies[24]["error"]["code"], -32602,
+        "no text: {}",
+        replies[24]
+    );
+    let dialogs = replies[25]["result"].as_array().unwrap();
+    assert_eq!(dialogs[0]["last_message"]["text"], "m22", "{}", replies[25]);
+
+    // Bob got every stored message once, in order.
+    for seq in 1..=22 {
+        let n = b.notification_named("message", WAIT).await.unwrap();
+        assert_eq!(n.params["seq"], seq, "{}", n.params);
+    }
+    expect_no_notification(&mut b, "message", |_| true).await;
+}

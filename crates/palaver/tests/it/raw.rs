@@ -50,6 +50,17 @@ impl RawWs {
         self.ws.send(Message::text(text)).await.expect("send");
     }
 
+    /// Sends several text frames with one flush, so that they arrive back to back.
+    pub async fn send_all(&mut self, texts: &[String]) {
+        for text in texts {
+            self.ws
+                .feed(Message::text(text.as_str()))
+                .await
+                .expect("feed");
+        }
+        self.ws.flush().await.expect("flush");
+    }
+
     pub async fn send_json(&mut self, v: &Value) {
         self.send_text(&v.to_string()).await;
     }
