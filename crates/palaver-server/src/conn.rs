@@ -128,6 +128,7 @@ async fn read_loop(
 ) {
     let idle = Duration::from_secs(state.settings.ws.idle_timeout_secs);
     let burst = state.settings.limits.max_burst.max(1);
+    let burst_bytes = state.settings.limits.max_frame_bytes.saturating_mul(4);
     let mut ticker = protocol.tick_every().map(|every| {
         let mut t = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -166,14 +167,17 @@ async fn read_loop(
             control.close(CLOSE_IDLE, "no heartbeat");
             return;
         };
-        // Text frames that are already here are handled together (up to `limits.max_burst`);
-        // a non-text item read after them is handled next.
+        // Text frames that are already here are handled together (up to `limits.max_burst`
+        // frames or 4 × `limits.max_frame_bytes`); a non-text item read after them is
+        // handled next.
         let mut texts = Vec::new();
+        let mut bytes = 0;
         let leftover = loop {
             match item {
                 Some(Ok(Message::Text(text))) => {
+                    bytes += text.len();
                     texts.push(text);
-                    if texts.len() >= burst {
+                    if texts.len() >= burst || bytes >= burst_bytes {
                         break None;
                     }
                     match stream.next().now_or_never() {

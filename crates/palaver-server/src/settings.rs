@@ -49,7 +49,8 @@ pub struct Limits {
     /// Most calls in one JSON-RPC batch.
     pub max_batch: usize,
     /// Most text frames of one connection that are read and handled together when they
-    /// arrive back to back (a burst of `messages.send` is stored in one commit).
+    /// arrive back to back (a burst of `messages.send` is stored in one commit). A burst also
+    /// ends once it holds `4 × max_frame_bytes`.
     pub max_burst: usize,
     /// Frames queued for one connection before it counts as too slow and is closed (4008).
     pub outbound_queue: usize,
@@ -175,7 +176,7 @@ impl Default for Limits {
             max_frame_bytes: 64 * 1024,
             max_text_bytes: 16 * 1024,
             max_batch: 32,
-            max_burst: 64,
+            max_burst: 256,
             outbound_queue: 1024,
             history_max_limit: 200,
             search_max_limit: 100,
