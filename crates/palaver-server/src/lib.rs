@@ -119,6 +119,7 @@ pub async fn serve(
         store.clone(),
         bus.clone(),
         Duration::from_millis(settings.ws.gap_fill_ms),
+        settings.limits.presence_max_room_members,
     );
     bus.attach(Arc::new(HubSink(hub.clone())));
     let tracker = TaskTracker::new();

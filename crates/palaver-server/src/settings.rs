@@ -52,6 +52,10 @@ pub struct Limits {
     /// arrive back to back (a burst of `messages.send` is stored in one commit). A burst also
     /// ends once it holds `4 × max_frame_bytes`.
     pub max_burst: usize,
+    /// Presence (`online`/`offline`) is announced in direct conversations and in rooms with
+    /// at most this many members; members of bigger rooms ask with `presence.get` or
+    /// `rooms.members`.
+    pub presence_max_room_members: i64,
     /// Frames queued for one connection before it counts as too slow and is closed (4008).
     pub outbound_queue: usize,
     /// Largest page of `messages.history`.
@@ -177,6 +181,7 @@ impl Default for Limits {
             max_text_bytes: 16 * 1024,
             max_batch: 32,
             max_burst: 256,
+            presence_max_room_members: 100,
             outbound_queue: 1024,
             history_max_limit: 200,
             search_max_limit: 100,

@@ -5,7 +5,7 @@ use crate::error::Result;
 use crate::rows::{self, CONV_WIDTH, USER_WIDTH, conv_cols, event_cols, user_cols};
 use deadpool_postgres::Object;
 use palaver_core::{Conversation, ConversationId, ConversationKind, Message, User, UserId};
-use palaver_store::{Dialog, HistoryQuery, RoomListing};
+use palaver_store::{Dialog, Head, HistoryQuery, RoomListing};
 
 pub(crate) async fn user_by_handle(c: &Object, handle: &str) -> Result<Option<User>> {
     const SQL: &str = concat!("SELECT ", user_cols!(), " FROM users u WHERE u.handle = $1");
@@ -52,17 +52,21 @@ pub(crate) async fn conversation_ids(c: &Object, user: UserId) -> Result<Vec<Con
         .collect()
 }
 
-pub(crate) async fn conversation_heads(
-    c: &Object,
-    user: UserId,
-) -> Result<Vec<(ConversationId, i64)>> {
-    const SQL: &str = "SELECT c.id, c.last_seq FROM members m \
-         JOIN conversations c ON c.id = m.conversation_id \
+pub(crate) async fn conversation_heads(c: &Object, user: UserId) -> Result<Vec<Head>> {
+    const SQL: &str = "SELECT c.id, c.last_seq, \
+           (SELECT COUNT(*) FROM members n WHERE n.conversation_id = c.id) \
+         FROM members m JOIN conversations c ON c.id = m.conversation_id \
          WHERE m.user_id = $1 AND c.destroyed_at IS NULL ORDER BY c.id";
     db::query(c, SQL, &[&user.0])
         .await?
         .iter()
-        .map(|r| Ok((ConversationId(r.try_get(0)?), r.try_get(1)?)))
+        .map(|r| {
+            Ok(Head {
+                conversation: ConversationId(r.try_get(0)?),
+                last_seq: r.try_get(1)?,
+                members: r.try_get(2)?,
+            })
+        })
         .collect()
 }
 

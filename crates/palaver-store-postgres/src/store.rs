@@ -5,7 +5,7 @@ use crate::{PgStore, accounts, messages, presence, reads, rooms, rows, schema, s
 use async_trait::async_trait;
 use palaver_core::{Conversation, ConversationId, Event, Message, User, UserId};
 use palaver_store::{
-    Appended, Credentials, Dialog, HistoryQuery, Login, NewMessage, NewRoom, NewSession,
+    Appended, Credentials, Dialog, Head, HistoryQuery, Login, NewMessage, NewRoom, NewSession,
     NewSessionKey, NewUser, ProfilePatch, Result, RoomListing, Store, StoreError,
 };
 
@@ -163,7 +163,7 @@ impl Store for PgStore {
         with_client!(self, |c| reads::conversation_ids(&c, user))
     }
 
-    async fn conversation_heads(&self, user: UserId) -> Result<Vec<(ConversationId, i64)>> {
+    async fn conversation_heads(&self, user: UserId) -> Result<Vec<Head>> {
         with_client!(self, |c| reads::conversation_heads(&c, user))
     }
 

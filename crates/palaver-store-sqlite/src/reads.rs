@@ -3,7 +3,7 @@
 use crate::error::Result;
 use crate::rows::{self, CONV_COLS, CONV_WIDTH, EVENT_COLS, USER_COLS, USER_WIDTH};
 use palaver_core::{Conversation, ConversationId, ConversationKind, Message, User, UserId};
-use palaver_store::{Credentials, Dialog, HistoryQuery, Login, RoomListing};
+use palaver_store::{Credentials, Dialog, Head, HistoryQuery, Login, RoomListing};
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub(crate) fn credentials(conn: &Connection, login: &Login) -> Result<Option<Credentials>> {
@@ -113,15 +113,20 @@ pub(crate) fn conversation_ids(conn: &Connection, user: UserId) -> Result<Vec<Co
     Ok(ids.collect::<rusqlite::Result<_>>()?)
 }
 
-pub(crate) fn conversation_heads(
-    conn: &Connection,
-    user: UserId,
-) -> Result<Vec<(ConversationId, i64)>> {
+pub(crate) fn conversation_heads(conn: &Connection, user: UserId) -> Result<Vec<Head>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT c.id, c.last_seq FROM members m JOIN conversations c ON c.id = m.conversation_id \
+        "SELECT c.id, c.last_seq, \
+           (SELECT COUNT(*) FROM members n WHERE n.conversation_id = c.id) \
+         FROM members m JOIN conversations c ON c.id = m.conversation_id \
          WHERE m.user_id = ?1 AND c.destroyed_at IS NULL ORDER BY c.id",
     )?;
-    let heads = stmt.query_map([user.0], |r| Ok((ConversationId(r.get(0)?), r.get(1)?)))?;
+    let heads = stmt.query_map([user.0], |r| {
+        Ok(Head {
+            conversation: ConversationId(r.get(0)?),
+            last_seq: r.get(1)?,
+            members: r.get(2)?,
+        })
+    })?;
     Ok(heads.collect::<rusqlite::Result<_>>()?)
 }
 

@@ -5,7 +5,7 @@ use crate::{SqliteStore, accounts, messages, presence, reads, rooms, rows, schem
 use async_trait::async_trait;
 use palaver_core::{Conversation, ConversationId, Event, Message, User, UserId};
 use palaver_store::{
-    Appended, Credentials, Dialog, HistoryQuery, Login, NewMessage, NewRoom, NewSession,
+    Appended, Credentials, Dialog, Head, HistoryQuery, Login, NewMessage, NewRoom, NewSession,
     NewSessionKey, NewUser, ProfilePatch, Result, RoomListing, Store,
 };
 
@@ -164,7 +164,7 @@ impl Store for SqliteStore {
         read!(self, |c| reads::conversation_ids(c, user))
     }
 
-    async fn conversation_heads(&self, user: UserId) -> Result<Vec<(ConversationId, i64)>> {
+    async fn conversation_heads(&self, user: UserId) -> Result<Vec<Head>> {
         read!(self, |c| reads::conversation_heads(c, user))
     }
 

@@ -90,9 +90,9 @@ pub trait Store: Send + Sync + 'static {
     async fn members(&self, id: ConversationId) -> Result<Vec<User>>;
     /// Ids of the live conversations `user` is a member of.
     async fn conversation_ids(&self, user: UserId) -> Result<Vec<ConversationId>>;
-    /// The live conversations `user` is a member of, each with its newest `seq` (its
-    /// `last_seq`): where live delivery to a newly connected user starts.
-    async fn conversation_heads(&self, user: UserId) -> Result<Vec<(ConversationId, i64)>>;
+    /// The live conversations `user` is a member of, by id, each with its newest `seq` (its
+    /// `last_seq`: where live delivery to a newly connected user starts) and member count.
+    async fn conversation_heads(&self, user: UserId) -> Result<Vec<Head>>;
     /// Every channel, plus the groups `user` belongs to.
     async fn list_rooms(&self, user: UserId) -> Result<Vec<RoomListing>>;
     /// The user's conversations, most recent activity first (the dialog list).

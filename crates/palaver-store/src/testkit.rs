@@ -7,8 +7,8 @@
 //! `rt-multi-thread`.
 
 use crate::{
-    Appended, HistoryQuery, Login, NewMessage, NewRoom, NewSession, NewUser, ProfilePatch, Store,
-    StoreError,
+    Appended, Head, HistoryQuery, Login, NewMessage, NewRoom, NewSession, NewUser, ProfilePatch,
+    Store, StoreError,
 };
 use palaver_core::{
     Conversation, ConversationId, ConversationKind, ErrorKind, Event, EventBody, User, UserId,

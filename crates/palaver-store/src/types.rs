@@ -112,6 +112,16 @@ pub struct NewMessage {
     pub ts: i64,
 }
 
+/// A conversation a user is a member of, as a newly connected user's routes need it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub conversation: ConversationId,
+    /// Its newest `seq`: where live delivery starts.
+    pub last_seq: i64,
+    /// How many members it has (presence is announced only in small rooms).
+    pub members: i64,
+}
+
 #[derive(Clone, Debug)]
 pub struct Appended {
     pub message: Message,

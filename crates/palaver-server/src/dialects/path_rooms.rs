@@ -141,7 +141,12 @@ impl PathRooms {
     async fn open_channel(&mut self) -> Result<(), CoreError> {
         let anonymous = guest_account(&self.state, wire::ANONYMOUS_HANDLE, "guest").await?;
         let room = self.room(&anonymous).await?;
-        let heads = [(room.id, room.last_seq)];
+        // A room-bound connection needs only where delivery starts.
+        let heads = [palaver_store::Head {
+            conversation: room.id,
+            last_seq: room.last_seq,
+            members: 0,
+        }];
         let info = ConnInfo {
             user: anonymous.id,
             handle: anonymous.handle.clone(),

@@ -14,7 +14,7 @@ use palaver_bus::{Bus, Envelope, Recipients, Topic};
 use palaver_core::presence::PresenceTracker;
 use palaver_core::{ConversationId, Event, EventBody, UserId};
 use palaver_proto::dialect::Dialect;
-use palaver_store::{HistoryQuery, Store};
+use palaver_store::{Head, HistoryQuery, Store};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
@@ -81,6 +81,9 @@ struct Route {
     /// A direct conversation's two members, as the envelopes of its events name them (for
     /// messages fetched to fill a gap, which come without).
     pair: Option<[UserId; 2]>,
+    /// How many members the conversation has, as the store said when a member connected
+    /// (and joins and leaves heard since); `None` until known.
+    size: Option<i64>,
 }
 
 #[derive(Default)]
@@ -137,6 +140,8 @@ pub struct Hub {
     inner: Mutex<Inner>,
     store: Arc<dyn Store>,
     gap_fill: Duration,
+    /// Presence is announced in conversations with at most this many members.
+    presence_max_members: i64,
     me: Weak<Hub>,
 }
 
@@ -147,7 +152,12 @@ pub struct Registered {
 }
 
 impl Hub {
-    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, gap_fill: Duration) -> Arc<Self> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        gap_fill: Duration,
+        presence_max_members: i64,
+    ) -> Arc<Self> {
         bus.set_interest(Topic::Everyone, true);
         Arc::new_cyclic(|me| Self {
             inner: Mutex::new(Inner {
@@ -156,6 +166,7 @@ impl Hub {
             }),
             store,
             gap_fill,
+            presence_max_members,
             me: me.clone(),
         })
     }
@@ -171,7 +182,7 @@ impl Hub {
     pub fn register(
         &self,
         info: ConnInfo,
-        heads: &[(ConversationId, i64)],
+        heads: &[Head],
         tx: mpsc::Sender<Utf8Bytes>,
         control: Arc<ConnControl>,
     ) -> Registered {
@@ -193,8 +204,8 @@ impl Hub {
         if let Some(conv) = info.scope {
             let route = inner.route(conv);
             route.watchers.push(id);
-            if let Some(&(_, head)) = heads.iter().find(|(c, _)| *c == conv) {
-                route.next_seq.get_or_insert(head + 1);
+            if let Some(h) = heads.iter().find(|h| h.conversation == conv) {
+                route.next_seq.get_or_insert(h.last_seq + 1);
             }
             return Registered {
                 id,
@@ -203,18 +214,19 @@ impl Hub {
         }
         let entry = inner.user(user);
         entry.conns.push(id);
-        entry.convs.extend(heads.iter().map(|(conv, _)| *conv));
-        for &(conv, head) in heads {
-            let route = inner.route(conv);
+        entry.convs.extend(heads.iter().map(|h| h.conversation));
+        for h in heads {
+            let route = inner.route(h.conversation);
             route.members.insert(user);
-            route.next_seq.get_or_insert(head + 1);
+            route.next_seq.get_or_insert(h.last_seq + 1);
+            route.size = Some(h.members);
         }
         let came_online = inner.presence.connect(user);
         Registered { id, came_online }
     }
 
     /// Removes a connection. When it was the user's last, returns the conversations whose
-    /// members should hear that the user went offline.
+    /// members should hear that the user went offline (see `presence_audience`).
     pub fn unregister(&self, id: ConnId) -> Option<Vec<ConversationId>> {
         let mut g = self.lock();
         let inner = &mut *g;
@@ -236,6 +248,12 @@ impl Hub {
             return None;
         }
         let entry = inner.drop_user(user).unwrap_or_default();
+        let audience = entry
+            .convs
+            .iter()
+            .copied()
+            .filter(|c| self.announces_presence(inner, *c))
+            .collect();
         for conv in &entry.convs {
             if let Some(route) = inner.routes.get_mut(conv) {
                 route.members.remove(&user);
@@ -244,7 +262,46 @@ impl Hub {
                 }
             }
         }
-        Some(entry.convs.into_iter().collect())
+        Some(audience)
+    }
+
+    /// Whether presence is announced in `conv`: a direct conversation or a room of at most
+    /// `limits.presence_max_room_members` members (in a bigger one, members ask with
+    /// `presence.get` or `rooms.members`; announcing every arrival to everyone costs the
+    /// square of the room's size).
+    fn announces_presence(&self, inner: &Inner, conv: ConversationId) -> bool {
+        inner
+            .routes
+            .get(&conv)
+            .and_then(|r| r.size)
+            .is_none_or(|n| n <= self.presence_max_members)
+    }
+
+    /// Whether presence is announced in a conversation of `members` members.
+    pub fn announces_presence_in(&self, members: i64) -> bool {
+        members <= self.presence_max_members
+    }
+
+    /// Recipients of a presence change of `user`: the user, and the members of their
+    /// conversations where presence is announced.
+    pub fn presence_audience(&self, user: UserId) -> Recipients {
+        let g = self.lock();
+        let conversations = g
+            .users
+            .get(&user)
+            .map(|e| {
+                e.convs
+                    .iter()
+                    .copied()
+                    .filter(|c| self.announces_presence(&g, *c))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Recipients {
+            conversations,
+            users: vec![user],
+            everyone: false,
+        }
     }
 
     pub fn is_online(&self, user: UserId) -> bool {

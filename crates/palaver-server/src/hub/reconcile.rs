@@ -67,10 +67,14 @@ impl Hub {
                 let Some(entry) = g.users.get(&user) else {
                     continue; // gone meanwhile
                 };
-                let stored: HashSet<ConversationId> = heads.iter().map(|(c, _)| *c).collect();
-                let joined = heads.iter().filter(|(c, _)| !entry.convs.contains(c));
+                let stored: HashSet<ConversationId> =
+                    heads.iter().map(|h| h.conversation).collect();
+                let joined = heads
+                    .iter()
+                    .filter(|h| !entry.convs.contains(&h.conversation))
+                    .map(|h| (h.conversation, h.last_seq));
                 let left = entry.convs.iter().filter(|c| !stored.contains(c));
-                joined.copied().chain(left.map(|c| (*c, 0))).collect()
+                joined.chain(left.map(|c| (*c, 0))).collect()
             };
             for (conv, head) in candidates {
                 let member = match self.store.is_member(conv, user).await {

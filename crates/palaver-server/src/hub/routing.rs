@@ -39,6 +39,11 @@ pub(super) fn route_before(
         EventBody::MemberJoined {
             conversation, user, ..
         } => {
+            if let Some(route) = inner.routes.get_mut(conversation)
+                && let Some(n) = &mut route.size
+            {
+                *n += 1;
+            }
             if let Some(entry) = inner.users.get_mut(user) {
                 entry.convs.insert(*conversation);
                 let route = inner.route(*conversation);
@@ -87,6 +92,9 @@ pub(super) fn route_after(inner: &mut Inner, event: &Event) {
                 entry.convs.remove(conversation);
             }
             if let Some(route) = inner.routes.get_mut(conversation) {
+                if let Some(n) = &mut route.size {
+                    *n -= 1;
+                }
                 route.members.remove(user);
                 if route.members.is_empty() && route.watchers.is_empty() {
                     inner.drop_route(*conversation);

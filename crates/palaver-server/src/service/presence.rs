@@ -74,7 +74,7 @@ impl AppState {
                 None => false,
             };
             if !elsewhere {
-                let to = self.hub.contacts_of(user.id);
+                let to = self.hub.presence_audience(user.id);
                 self.announce_presence(user, true, to).await;
             }
         }
@@ -198,7 +198,7 @@ impl AppState {
             }
             if let Ok(Some(user)) = self.store.user(id).await {
                 tracing::info!(user_id = %id, "presence restored after this node's lease lapsed");
-                let to = self.hub.contacts_of(id);
+                let to = self.hub.presence_audience(id);
                 self.announce_presence(&user, true, to).await;
             }
         }
@@ -208,9 +208,16 @@ impl AppState {
     async fn announce_gone(&self, id: UserId) {
         let (user, conversations) = match (
             self.store.user(id).await,
-            self.store.conversation_ids(id).await,
+            self.store.conversation_heads(id).await,
         ) {
-            (Ok(Some(user)), Ok(conversations)) => (user, conversations),
+            (Ok(Some(user)), Ok(heads)) => {
+                let conversations = heads
+                    .into_iter()
+                    .filter(|h| self.hub.announces_presence_in(h.members))
+                    .map(|h| h.conversation)
+                    .collect::<Vec<_>>();
+                (user, conversations)
+            }
             _ => return,
         };
         tracing::info!(user_id = %id, "user's node stopped renewing its lease: offline");

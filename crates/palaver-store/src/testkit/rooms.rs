@@ -233,7 +233,11 @@ pub async fn direct_get_or_create(store: Arc<dyn Store>) {
     send(s, dm.id, &bob, "two").await;
     assert_eq!(
         s.conversation_heads(bob.id).await.expect("heads"),
-        [(dm.id, 2)]
+        [Head {
+            conversation: dm.id,
+            last_seq: 2,
+            members: 2
+        }]
     );
     assert_eq!(
         s.conversation(dm.id)

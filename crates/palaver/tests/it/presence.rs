@@ -137,3 +137,58 @@ async fn typing_reaches_the_other_member_and_is_not_stored() {
         -32003,
     );
 }
+
+/// Presence is announced in direct conversations and small rooms only: in a room over
+/// `limits.presence_max_room_members`, members ask with `presence.get` instead (announcing
+/// every arrival to every member costs the square of the room's size).
+#[tokio::test]
+async fn presence_is_not_announced_in_rooms_over_the_limit() {
+    let server =
+        Server::start_with(Settings::default().env("PALAVER_LIMITS__PRESENCE_MAX_ROOM_MEMBERS", 3))
+            .await;
+    let (_alice, mut a) = user(&server, "alice").await;
+    let (bob_token, bob) = signup_user(&server, "bob").await;
+    let bob_id = bob["id"].as_i64().unwrap();
+    let (carol_token, carol) = signup_user(&server, "carol").await;
+    let carol_id = carol["id"].as_i64().unwrap();
+    let (_dave, _d) = user(&server, "dave").await;
+    // A group of two with bob (within the limit), a group of four (over it) with carol.
+    a.call(
+        "rooms.create",
+        json!({ "name": "small", "kind": "group", "members": ["@bob"] }),
+    )
+    .await
+    .unwrap();
+    a.call(
+        "rooms.create",
+        json!({ "name": "big", "kind": "group", "members": ["@bob", "@carol", "@dave"] }),
+    )
+    .await
+    .unwrap();
+
+    let _b = connect(&server, &bob_token).await;
+    a.notification_where("presence", WAIT, |p| p["user"] == bob_id)
+        .await
+        .expect("bob shares a small room with alice");
+    let c = connect(&server, &carol_token).await;
+    expect_no_notification(&mut a, "presence", |p| p["user"] == carol_id).await;
+    let online = a
+        .call("presence.get", json!({ "users": ["@carol"] }))
+        .await
+        .unwrap();
+    assert_eq!(online[0]["online"], true, "presence.get still answers");
+    let members = a
+        .call("rooms.members", json!({ "room": "#big" }))
+        .await
+        .unwrap();
+    let carol_entry = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == carol_id)
+        .cloned()
+        .unwrap();
+    assert_eq!(carol_entry["online"], true, "{members}");
+    c.close().await.unwrap();
+    expect_no_notification(&mut a, "presence", |p| p["user"] == carol_id).await;
+}
