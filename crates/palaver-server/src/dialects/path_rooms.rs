@@ -9,6 +9,7 @@ use super::Mount;
 use crate::AppState;
 use crate::conn::{self, CLOSE_POLICY, Link, Protocol};
 use crate::hub::{ConnId, ConnInfo};
+use crate::service::Outgoing;
 use axum::Router;
 use axum::extract::ws::{Utf8Bytes, WebSocketUpgrade};
 use axum::extract::{Path, State};
@@ -189,21 +190,38 @@ impl PathRooms {
         }
     }
 
-    async fn send(&mut self, text: String) -> Result<(), CoreError> {
+    /// Sends messages of the current identity to the room, in order (frames that arrived
+    /// together are stored in one go). The seed has no error frame: refusals are logged.
+    async fn send(&mut self, texts: Vec<String>) {
         let (Some(room), Some(sender)) = (
             &self.room,
             self.nickname.as_ref().or(self.anonymous.as_ref()),
         ) else {
-            return Ok(());
+            return;
         };
-        let address = room.id.to_string();
-        if self.joined.insert(sender.id.0) {
-            self.state.join_room(sender.id, &address).await?;
+        if texts.is_empty() {
+            return;
         }
-        self.state
-            .send_message(sender, &address, text, None)
-            .await
-            .map(drop)
+        let address = room.id.to_string();
+        if self.joined.insert(sender.id.0)
+            && let Err(e) = self.state.join_room(sender.id, &address).await
+        {
+            tracing::debug!(error = %e, "path-rooms join refused");
+            return;
+        }
+        let sends = texts
+            .into_iter()
+            .map(|text| Outgoing {
+                to: address.clone(),
+                text,
+                client_id: None,
+            })
+            .collect();
+        for result in self.state.send_messages(sender, sends).await {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "path-rooms message refused");
+            }
+        }
     }
 }
 
@@ -237,14 +255,28 @@ impl Protocol for PathRooms {
                 let ok = self.identify(&nick).await;
                 return vec![wire::identity_frame(ok)];
             }
-            Some(Incoming::Message(text)) => {
-                if let Err(e) = self.send(text).await {
-                    tracing::debug!(error = %e, "path-rooms message refused");
-                }
-            }
+            Some(Incoming::Message(text)) => self.send(vec![text]).await,
             None => {}
         }
         Vec::new()
+    }
+
+    /// Messages that arrived back to back are sent together; anything else in between is
+    /// handled in its place.
+    async fn handle_texts(&mut self, texts: &[Utf8Bytes]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut run = Vec::new();
+        for text in texts {
+            match wire::decode(text.as_str()) {
+                Some(Incoming::Message(m)) => run.push(m),
+                _ => {
+                    self.send(std::mem::take(&mut run)).await;
+                    out.extend(self.handle_text(text.as_str()).await);
+                }
+            }
+        }
+        self.send(run).await;
+        out
     }
 
     fn tick_every(&self) -> Option<Duration> {
