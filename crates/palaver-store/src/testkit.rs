@@ -185,6 +185,17 @@ pub(crate) async fn seqs(store: &dyn Store, q: HistoryQuery) -> Vec<i64> {
         .collect()
 }
 
+/// The texts of a conversation's first messages, oldest first.
+pub(crate) async fn texts(store: &dyn Store, c: ConversationId) -> Vec<String> {
+    store
+        .history(window(c, None, None, 10))
+        .await
+        .expect("history")
+        .into_iter()
+        .map(|m| m.text)
+        .collect()
+}
+
 pub(crate) fn window(
     c: ConversationId,
     before_seq: Option<i64>,

@@ -34,14 +34,7 @@ pub async fn messages_seq(store: Arc<dyn Store>) {
         Some(3)
     );
     assert_eq!(s.head().await.expect("head"), sent[2].pos);
-    let texts: Vec<String> = s
-        .history(window(main.id, None, None, 10))
-        .await
-        .expect("history")
-        .into_iter()
-        .map(|m| m.text)
-        .collect();
-    assert_eq!(texts, ["a", "b", "c"]);
+    assert_eq!(texts(s, main.id).await, ["a", "b", "c"]);
 }
 
 pub async fn messages_idempotent(store: Arc<dyn Store>) {
@@ -119,14 +112,7 @@ pub async fn messages_appended_together(store: Arc<dyn Store>) {
     let seqs_out: Vec<(i64, bool)> = ok.iter().map(|a| (a.message.seq, a.duplicate)).collect();
     assert_eq!(seqs_out, [(1, false), (2, false), (1, true), (3, false)]);
     assert!(ok[0].pos < ok[1].pos && ok[1].pos < ok[3].pos);
-    let texts: Vec<String> = s
-        .history(window(main.id, None, None, 10))
-        .await
-        .expect("history")
-        .into_iter()
-        .map(|m| m.text)
-        .collect();
-    assert_eq!(texts, ["one", "two", "three"]);
+    assert_eq!(texts(s, main.id).await, ["one", "two", "three"]);
     assert!(s.append_messages(Vec::new()).await.is_empty());
 }
 
