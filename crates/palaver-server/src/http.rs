@@ -232,6 +232,6 @@ pub(crate) fn configure(upgrade: WebSocketUpgrade, settings: &crate::Settings) -
     upgrade
         .max_message_size(limits.max_frame_bytes)
         .max_frame_size(limits.max_frame_bytes)
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(settings.ws.read_buffer_bytes)
         .write_buffer_size(4 * 1024)
 }

@@ -83,6 +83,9 @@ pub struct WsSettings {
     /// Browser origins (`https://chat.example.org`) besides the server's own that may open a
     /// WebSocket authenticated by the session cookie.
     pub allowed_origins: Vec<String>,
+    /// Bytes of each connection's read buffer, allocated up front (a larger frame is read in
+    /// several steps). Small keeps idle connections cheap.
+    pub read_buffer_bytes: usize,
 }
 
 /// Where each compatibility dialect listens besides `/compat/<name>` on the main listener.
@@ -199,6 +202,7 @@ impl Default for WsSettings {
             idle_timeout_secs: 75,
             gap_fill_ms: 200,
             allowed_origins: Vec::new(),
+            read_buffer_bytes: 1024,
         }
     }
 }
@@ -206,7 +210,7 @@ impl Default for WsSettings {
 impl Settings {
     /// Checks values that deserialise fine but make no sense; the message names the key.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(&str, bool); 11] = [
+        let checks: [(&str, bool); 12] = [
             (
                 "limits.max_frame_bytes",
                 self.limits.max_frame_bytes >= 1024,
@@ -216,6 +220,7 @@ impl Settings {
             ("limits.max_burst", self.limits.max_burst >= 1),
             ("limits.outbound_queue", self.limits.outbound_queue >= 8),
             ("ws.ping_interval_secs", self.ws.ping_interval_secs >= 1),
+            ("ws.read_buffer_bytes", self.ws.read_buffer_bytes >= 256),
             (
                 "ws.idle_timeout_secs",
                 self.ws.idle_timeout_secs > self.ws.ping_interval_secs,
