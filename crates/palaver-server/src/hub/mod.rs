@@ -274,7 +274,7 @@ impl Hub {
             .routes
             .get(&conv)
             .and_then(|r| r.size)
-            .is_none_or(|n| n <= self.presence_max_members)
+            .is_none_or(|n| self.announces_presence_in(n))
     }
 
     /// Whether presence is announced in a conversation of `members` members.

@@ -39,11 +39,6 @@ pub(super) fn route_before(
         EventBody::MemberJoined {
             conversation, user, ..
         } => {
-            if let Some(route) = inner.routes.get_mut(conversation)
-                && let Some(n) = &mut route.size
-            {
-                *n += 1;
-            }
             if let Some(entry) = inner.users.get_mut(user) {
                 entry.convs.insert(*conversation);
                 let route = inner.route(*conversation);
@@ -85,6 +80,15 @@ pub(super) fn route_before(
 /// Routing changes that must happen after delivery (a leaver still hears of their leave).
 pub(super) fn route_after(inner: &mut Inner, event: &Event) {
     match &event.body {
+        // Counted here, once per delivered join: `route_before` also runs early for this
+        // node's own joins (`Hub::route_early`), and again when the event comes back.
+        EventBody::MemberJoined { conversation, .. } => {
+            if let Some(route) = inner.routes.get_mut(conversation)
+                && let Some(n) = &mut route.size
+            {
+                *n += 1;
+            }
+        }
         EventBody::MemberLeft {
             conversation, user, ..
         } => {

@@ -192,3 +192,45 @@ async fn presence_is_not_announced_in_rooms_over_the_limit() {
     c.close().await.unwrap();
     expect_no_notification(&mut a, "presence", |p| p["user"] == carol_id).await;
 }
+
+/// A join made on this node counts once toward the room's size, though the node routes it
+/// both when it commits it and when the bus brings it back: a room at the limit still
+/// announces presence.
+#[tokio::test]
+async fn a_join_counts_once_toward_the_presence_limit() {
+    let server =
+        Server::start_with(Settings::default().env("PALAVER_LIMITS__PRESENCE_MAX_ROOM_MEMBERS", 3))
+            .await;
+    let (alice_token, _) = signup_user(&server, "alice").await;
+    let (bob_token, bob) = signup_user(&server, "bob").await;
+    let bob_id = bob["id"].as_i64().unwrap();
+    let (_carol, mut c) = user(&server, "carol").await;
+    {
+        let mut a = connect(&server, &alice_token).await;
+        a.call("rooms.create", json!({ "name": "edge", "kind": "channel" }))
+            .await
+            .unwrap();
+        let mut b = connect(&server, &bob_token).await;
+        b.call("rooms.join", json!({ "room": "#edge" }))
+            .await
+            .unwrap();
+        a.close().await.unwrap();
+        b.close().await.unwrap();
+    }
+    // Signed in again, the node knows the room from the store: 2 members.
+    let mut a = connect(&server, &alice_token).await;
+    let b = connect(&server, &bob_token).await;
+    // Carol's join makes 3, the limit.
+    c.call("rooms.join", json!({ "room": "#edge" }))
+        .await
+        .unwrap();
+    a.notification_where("member.joined", WAIT, |_| true)
+        .await
+        .expect("alice hears carol join");
+    b.close().await.unwrap();
+    a.notification_where("presence", WAIT, |p| {
+        p["user"] == bob_id && p["online"] == false
+    })
+    .await
+    .expect("a room of 3 still announces presence");
+}
