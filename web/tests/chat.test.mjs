@@ -176,10 +176,10 @@ if (missing) {
         const burst = ['catch-up 1', 'catch-up 2', 'catch-up 3', 'catch-up 4', 'catch-up 5'];
         for (const text of burst) await send(alice.page, text);
         for (const text of burst) await waitForBubble(alice.page, text);
-        await convLink(alice.page, 'Bob Builder').click();
+        await openConv(alice.page, 'Bob Builder');
         await send(alice.page, 'Missed me?');
         await waitForBubble(alice.page, 'Missed me?');
-        await convLink(alice.page, '#general').click();
+        await openConv(alice.page, '#general');
 
         assert.equal(await bob.page.locator('li.msg.pending', { hasText: 'Sent while offline' }).count(), 1);
         await bob.context.setOffline(false);
@@ -362,6 +362,16 @@ async function signup(page, handle, name) {
 
 function convLink(page, title) {
   return page.locator('a.conv-link').filter({ has: page.locator('.conv-name', { hasText: title }) });
+}
+
+/**
+ * Opens a conversation from the list and waits until its view is shown: a click changes the
+ * location hash, and the view follows on the `hashchange` event, so typing right after the
+ * click could land in the previous conversation's composer.
+ */
+async function openConv(page, title) {
+  await convLink(page, title).click();
+  await page.locator(`textarea.composer-input[placeholder="Message ${title}"]`).waitFor({ timeout: T });
 }
 
 async function send(page, text) {
