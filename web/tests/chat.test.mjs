@@ -289,7 +289,7 @@ if (missing) {
 
       await step('overview: a busy conversation list', async () => {
         await convLink(alice.page, '#general').click();
-        await convLink(bob.page, 'Alice Liddell').click();
+        await openConv(bob.page, 'Alice Liddell');
         await send(bob.page, 'See you tomorrow at the station!');
         await convLink(alice.page, 'Bob Builder').locator('.badge', { hasText: '1' }).waitFor({ timeout: T });
         await send(alice.page, 'Thanks everyone, that was a good first day on Palaver.');
