@@ -19,9 +19,17 @@ macro_rules! write {
     };
 }
 
+/// A point read: runs in place when a read connection is idle.
 macro_rules! read {
     ($store:expr, |$conn:ident| $body:expr) => {
         $store.readers.run(move |$conn| $body).await
+    };
+}
+
+/// A read whose size the caller picks: always on a blocking thread.
+macro_rules! scan {
+    ($store:expr, |$conn:ident| $body:expr) => {
+        $store.readers.run_blocking(move |$conn| $body).await
     };
 }
 
@@ -66,7 +74,7 @@ impl Store for SqliteStore {
 
     async fn search_users(&self, query: &str, limit: u32) -> Result<Vec<User>> {
         let query = query.to_owned();
-        read!(self, |c| reads::search_users(c, &query, limit))
+        scan!(self, |c| reads::search_users(c, &query, limit))
     }
 
     async fn update_profile(&self, user: UserId, patch: ProfilePatch, ts: i64) -> Result<Event> {
@@ -157,7 +165,7 @@ impl Store for SqliteStore {
     }
 
     async fn members(&self, id: ConversationId) -> Result<Vec<User>> {
-        read!(self, |c| reads::members(c, id))
+        scan!(self, |c| reads::members(c, id))
     }
 
     async fn conversation_ids(&self, user: UserId) -> Result<Vec<ConversationId>> {
@@ -169,11 +177,11 @@ impl Store for SqliteStore {
     }
 
     async fn list_rooms(&self, user: UserId) -> Result<Vec<RoomListing>> {
-        read!(self, |c| reads::list_rooms(c, user))
+        scan!(self, |c| reads::list_rooms(c, user))
     }
 
     async fn dialogs(&self, user: UserId) -> Result<Vec<Dialog>> {
-        read!(self, |c| reads::dialogs(c, user))
+        scan!(self, |c| reads::dialogs(c, user))
     }
 
     async fn append_message(&self, message: NewMessage) -> Result<Appended> {
@@ -215,11 +223,11 @@ impl Store for SqliteStore {
     }
 
     async fn events_since(&self, user: UserId, since: i64, limit: u32) -> Result<Vec<Event>> {
-        read!(self, |c| sync::events_since(c, user, since, limit))
+        scan!(self, |c| sync::events_since(c, user, since, limit))
     }
 
     async fn count_events_since(&self, user: UserId, since: i64, cap: u32) -> Result<u32> {
-        read!(self, |c| sync::count_events_since(c, user, since, cap))
+        scan!(self, |c| sync::count_events_since(c, user, since, cap))
     }
 
     async fn renew_lease(&self, node: &str, expires_at: i64) -> Result<()> {
@@ -234,7 +242,7 @@ impl Store for SqliteStore {
 
     async fn online_users(&self, users: &[UserId], now: i64) -> Result<Vec<UserId>> {
         let users = users.to_vec();
-        read!(self, |c| presence::online_users(c, &users, now))
+        scan!(self, |c| presence::online_users(c, &users, now))
     }
 
     async fn reap_expired_nodes(&self, now: i64) -> Result<Vec<UserId>> {
