@@ -20,8 +20,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// The schema version (`user_version`) the rows below were written for. A new migration must
 /// be reflected here and in `palaver_store::dump`, or the export refuses rather than drop data.
 /// Not copied on purpose: `nodes` and `presence` (version 3), which say who is online through
-/// which running node; they are rebuilt by the nodes serving the new database.
-const EXPORTED_SCHEMA_VERSION: i64 = 3;
+/// which running node; they are rebuilt by the nodes serving the new database. Nor
+/// `member_counts` (version 4): triggers derive it from `members`, and PostgreSQL counts.
+const EXPORTED_SCHEMA_VERSION: i64 = 4;
 
 /// A consistent snapshot of a SQLite store, read a table (or a page of events) at a time.
 pub struct SqliteExport {

@@ -116,7 +116,7 @@ pub(crate) fn conversation_ids(conn: &Connection, user: UserId) -> Result<Vec<Co
 pub(crate) fn conversation_heads(conn: &Connection, user: UserId) -> Result<Vec<Head>> {
     let mut stmt = conn.prepare_cached(
         "SELECT c.id, c.last_seq, \
-           (SELECT COUNT(*) FROM members n WHERE n.conversation_id = c.id) \
+           COALESCE((SELECT n.n FROM member_counts n WHERE n.conversation_id = c.id), 0) \
          FROM members m JOIN conversations c ON c.id = m.conversation_id \
          WHERE m.user_id = ?1 AND c.destroyed_at IS NULL ORDER BY c.id",
     )?;
@@ -133,7 +133,7 @@ pub(crate) fn conversation_heads(conn: &Connection, user: UserId) -> Result<Vec<
 pub(crate) fn list_rooms(conn: &Connection, user: UserId) -> Result<Vec<RoomListing>> {
     let sql = format!(
         "SELECT {CONV_COLS}, \
-           (SELECT COUNT(*) FROM members n WHERE n.conversation_id = c.id), \
+           COALESCE((SELECT n.n FROM member_counts n WHERE n.conversation_id = c.id), 0), \
            EXISTS (SELECT 1 FROM members j WHERE j.conversation_id = c.id AND j.user_id = ?1) \
          FROM conversations c \
          WHERE c.destroyed_at IS NULL AND (c.kind = 'channel' OR (c.kind = 'group' AND \

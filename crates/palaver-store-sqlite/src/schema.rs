@@ -3,6 +3,7 @@
 use crate::SqliteOptions;
 use crate::error::Result;
 use palaver_store::StoreError;
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::path::Path;
 use std::time::Duration;
@@ -110,6 +111,23 @@ CREATE TABLE presence (
 ) WITHOUT ROWID;
 CREATE INDEX presence_user ON presence(user_id);
 "#,
+    // 4: each conversation's member count, kept by triggers, so a sign-in or a join into a
+    // big room does not count its members row by row.
+    r#"
+CREATE TABLE member_counts (
+    conversation_id INTEGER PRIMARY KEY,
+    n               INTEGER NOT NULL
+);
+INSERT INTO member_counts (conversation_id, n)
+    SELECT conversation_id, COUNT(*) FROM members GROUP BY conversation_id;
+CREATE TRIGGER members_counted AFTER INSERT ON members BEGIN
+    INSERT INTO member_counts (conversation_id, n) VALUES (NEW.conversation_id, 1)
+        ON CONFLICT (conversation_id) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER members_uncounted AFTER DELETE ON members BEGIN
+    UPDATE member_counts SET n = n - 1 WHERE conversation_id = OLD.conversation_id;
+END;
+"#,
 ];
 
 /// Opens the write connection, applies missing migrations and makes sure an epoch exists.
@@ -117,6 +135,7 @@ CREATE INDEX presence_user ON presence(user_id);
 pub(crate) fn open_writer(path: &Path, options: &SqliteOptions) -> Result<(Connection, String)> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    stable_plans(&conn)?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(
@@ -143,7 +162,16 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection> {
         | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    stable_plans(&conn)?;
     Ok(conn)
+}
+
+/// Plans that do not depend on bound values. Without this SQLite looks at a `LIMIT ?` value
+/// when it plans, so every statement handed back to rusqlite's cache (which clears its
+/// bindings) was compiled again on its next use: half the cost of a history page.
+fn stable_plans(conn: &Connection) -> Result<()> {
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    Ok(())
 }
 
 fn migrate(conn: &Connection) -> Result<()> {
@@ -214,4 +242,40 @@ fn finish<T>(conn: &Connection, outcome: Result<T>) -> Result<T> {
 /// The newest event position in the database.
 pub(crate) fn head(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT COALESCE(MAX(pos), 0) FROM events", [], |r| r.get(0))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::StatementStatus;
+
+    /// A statement taken from rusqlite's cache (which clears its bindings) is reused as
+    /// compiled, even with a `LIMIT ?`.
+    #[test]
+    fn cached_statements_are_not_compiled_again() {
+        let path = std::env::temp_dir().join(format!(
+            "palaver-schema-plans-{}-{:x}.sqlite3",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        let (writer, _) = open_writer(&path, &SqliteOptions::default()).unwrap();
+        let reader = open_reader(&path).unwrap();
+        let sql = "SELECT pos FROM events WHERE conversation_id = ?1 AND seq > ?2 \
+                   ORDER BY seq DESC LIMIT ?3";
+        for conv in 0..5 {
+            let mut stmt = reader.prepare_cached(sql).unwrap();
+            let rows = stmt
+                .query_map(rusqlite::params![conv, 0, 51], |_| Ok(()))
+                .unwrap()
+                .count();
+            assert_eq!(rows, 0);
+        }
+        let compiled_again = reader
+            .prepare_cached(sql)
+            .unwrap()
+            .get_status(StatementStatus::RePrepare);
+        assert_eq!(compiled_again, 0);
+        drop((reader, writer));
+        crate::remove_database_files(&path);
+    }
 }

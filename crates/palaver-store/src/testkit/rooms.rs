@@ -131,6 +131,17 @@ pub async fn membership_join_leave(store: Arc<dyn Store>) {
         .map(|u| u.handle)
         .collect();
     assert_eq!(members, ["alice", "bob", "carol"]);
+    let team_size = |heads: Vec<Head>| {
+        heads
+            .iter()
+            .find(|h| h.conversation == team.id)
+            .map(|h| h.members)
+    };
+    assert_eq!(
+        team_size(s.conversation_heads(carol.id).await.expect("heads")),
+        Some(3),
+        "a head counts the members"
+    );
 
     let left = s
         .remove_member(team.id, bob.id, 5)
@@ -152,6 +163,11 @@ pub async fn membership_join_leave(store: Arc<dyn Store>) {
     );
     assert!(!s.is_member(team.id, bob.id).await.expect("member"));
     assert!(s.is_member(team.id, carol.id).await.expect("member"));
+    assert_eq!(
+        team_size(s.conversation_heads(alice.id).await.expect("heads")),
+        Some(2),
+        "a leave is counted once, a repeated leave not at all"
+    );
     assert_eq!(
         kind(s.add_members(ConversationId(987_654), &[bob.id], 7).await),
         ErrorKind::NotFound
