@@ -14,6 +14,7 @@ use palaver_core::{CoreError, User, UserId, validate};
 use palaver_proto::Dialect;
 use palaver_proto::native::{self, Call, Incoming, Request, RpcError};
 use palaver_store::Appended;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -27,7 +28,7 @@ pub struct Session {
     expires_at: Option<i64>,
 }
 
-type CallResult = Result<Value, RpcError>;
+type CallResult = Result<Box<RawValue>, RpcError>;
 
 /// The response frame for a call's outcome; none for a notification (no id).
 fn reply_to(id: Option<Value>, result: CallResult) -> Option<String> {
@@ -38,7 +39,7 @@ fn reply_to(id: Option<Value>, result: CallResult) -> Option<String> {
     })
 }
 
-fn send_result(a: &Appended) -> Value {
+fn send_result(a: &Appended) -> Box<RawValue> {
     native::to_result(&native::SendResult {
         id: a.message.id.0,
         conversation: a.message.conversation,
@@ -194,17 +195,17 @@ impl Session {
         if let Call::Auth { token } = &call {
             let verified = self.state.auth.check(token, now_ms()).await?;
             let user = self.authenticate(verified).await?;
-            return Ok(json!({ "user": user }));
+            return Ok(native::to_result(&json!({ "user": user })));
         }
         if let Call::Ping = call {
-            return Ok(json!("pong"));
+            return Ok(native::to_result("pong"));
         }
         let Some(me) = self.user.clone() else {
             return Err(CoreError::unauthenticated("call `auth` first").into());
         };
         let st = &self.state;
         let v = match call {
-            Call::Auth { .. } | Call::Ping => Value::Null,
+            Call::Auth { .. } | Call::Ping => RawValue::NULL.to_owned(),
             Call::MeGet => native::to_result(&me),
             Call::MeUpdate(u) => {
                 let user = st
@@ -238,14 +239,18 @@ impl Session {
                         .await?,
                 )
             }
-            Call::RoomsDestroy { room } => {
-                json!({ "destroyed": st.destroy_room(me.id, &room.0).await?.id })
-            }
+            Call::RoomsDestroy { room } => native::to_result(
+                &json!({ "destroyed": st.destroy_room(me.id, &room.0).await?.id }),
+            ),
             Call::RoomsJoin { room } => native::to_result(&st.join_room(me.id, &room.0).await?),
-            Call::RoomsLeave { room } => json!({ "left": st.leave_room(me.id, &room.0).await?.id }),
+            Call::RoomsLeave { room } => {
+                native::to_result(&json!({ "left": st.leave_room(me.id, &room.0).await?.id }))
+            }
             Call::RoomsAddMembers { room, members } => {
                 let members: Vec<String> = members.into_iter().map(|a| a.0).collect();
-                json!({ "added": st.add_members(me.id, &room.0, &members).await? })
+                native::to_result(
+                    &json!({ "added": st.add_members(me.id, &room.0, &members).await? }),
+                )
             }
             Call::RoomsList => native::to_result(
                 &st.store
@@ -309,7 +314,7 @@ impl Session {
             }
             Call::Typing { conversation } => {
                 st.typing(&me, &conversation.0).await?;
-                json!({})
+                native::to_result(&json!({}))
             }
             Call::Sync { since, limit } => sync::sync(st, me.id, since.as_deref(), limit).await?,
         };

@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use palaver_core::{CoreError, UserId};
 use palaver_proto::native::{self, RpcError};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 fn encode_token(epoch: &str, pos: i64) -> String {
     URL_SAFE_NO_PAD.encode(format!("v1.{epoch}.{pos}"))
@@ -30,7 +30,7 @@ pub async fn sync(
     user: UserId,
     since: Option<&str>,
     limit: Option<u32>,
-) -> Result<Value, RpcError> {
+) -> Result<Box<RawValue>, RpcError> {
     let max = st.settings.limits.sync_max_limit;
     let limit = limit.unwrap_or(max);
     if limit == 0 || limit > max {

@@ -82,13 +82,17 @@ fn request(value: Value) -> Result<Request, (Value, RpcError)> {
     Ok(Request { id, method, params })
 }
 
-/// Encodes a success response.
-pub fn encode_result(id: &Value, result: &Value) -> String {
-    let mut obj = Map::with_capacity(3);
-    obj.insert("jsonrpc".into(), Value::String("2.0".into()));
-    obj.insert("result".into(), result.clone());
-    obj.insert("id".into(), id.clone());
-    Value::Object(obj).to_string()
+/// Encodes a success response whose result is already JSON text.
+pub fn encode_result(id: &Value, result: &RawValue) -> String {
+    let id = id.to_string();
+    let result = result.get();
+    let mut out = String::with_capacity(id.len() + result.len() + 32);
+    out.push_str(r#"{"id":"#);
+    out.push_str(&id);
+    out.push_str(r#","jsonrpc":"2.0","result":"#);
+    out.push_str(result);
+    out.push('}');
+    out
 }
 
 /// Encodes an error response.
@@ -172,7 +176,7 @@ mod tests {
 
     #[test]
     fn encodes_responses() {
-        let ok = encode_result(&Value::from(1), &Value::from("pong"));
+        let ok = encode_result(&Value::from(1), &crate::native::to_result("pong"));
         assert_eq!(ok, r#"{"id":1,"jsonrpc":"2.0","result":"pong"}"#);
         let err = encode_error(&Value::Null, &RpcError::method_not_found("x"));
         let v: Value = serde_json::from_str(&err).unwrap();

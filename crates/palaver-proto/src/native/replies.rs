@@ -48,9 +48,10 @@ pub struct SyncResult {
     pub has_more: bool,
 }
 
-/// Serialises a result value; failures (which only a bug could cause) become `null`.
-pub fn to_result<T: Serialize>(value: &T) -> Value {
-    serde_json::to_value(value).unwrap_or(Value::Null)
+/// Serialises a result straight to JSON text (no intermediate `Value` tree); failures (which
+/// only a bug could cause) become `null`.
+pub fn to_result<T: Serialize + ?Sized>(value: &T) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
 /// The `params` of an event's notification: its fields without the internal `type` tag.
