@@ -96,6 +96,18 @@ fn own_listeners(settings: &Settings) -> Vec<(palaver_proto::Dialect, settings::
     .collect()
 }
 
+/// Binds a listener with the given `listen` backlog (tokio's own `bind` uses 128).
+pub fn bind(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
 /// Serves on `listener` (and each dialect's own listener, if configured), calling `ready` once
 /// all are bound, until `shutdown` is cancelled, then drains: stops accepting, lets
 /// every connection answer its call in flight, closes each with 1001 ("service restart,
@@ -170,7 +182,7 @@ pub async fn serve(
 
     for (dialect, listener) in own_listeners(&state.settings) {
         let addr = listener.listen.unwrap_or(state.settings.listen);
-        let tcp = TcpListener::bind(addr).await?;
+        let tcp = bind(addr, state.settings.listen_backlog)?;
         tracing::info!(dialect = dialect.name(), addr = %tcp.local_addr()?, "dialect listening");
         let default_path = if dialect == palaver_proto::Dialect::Channels {
             "/chat"

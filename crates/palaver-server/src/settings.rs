@@ -9,6 +9,10 @@ use std::net::SocketAddr;
 pub struct Settings {
     /// Address of the main listener.
     pub listen: SocketAddr,
+    /// Connections the kernel queues on each listener until they are accepted (the `listen`
+    /// backlog; Linux caps it at `net.core.somaxconn`). Too small and a burst of connects sees
+    /// dropped SYNs, retried only after a second.
+    pub listen_backlog: u32,
     /// `sqlite://PATH` (the default, embedded) or `postgres://…` (shared by several nodes).
     pub database: String,
     /// The bus other nodes share: `nats://HOST:PORT`. None: this node is alone.
@@ -153,6 +157,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            listen_backlog: 4096,
             database: "sqlite://palaver.db".into(),
             bus: None,
             node_name: None,

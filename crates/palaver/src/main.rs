@@ -17,6 +17,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc in place of the system allocator: under fan-out and sign-in storms glibc's malloc
+/// spent 10–20 % of the server's CPU (arena locks, `malloc_consolidate`); see
+/// docs/benchmarks.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "palaver", version, about = "A real-time chat server")]
 struct Cli {
@@ -129,8 +135,7 @@ async fn open_bus(url: Option<&str>, node: Option<&str>) -> Result<Arc<dyn Bus>>
 async fn serve(settings: Settings) -> Result<()> {
     let store = open_store(&settings.database).await?;
     let bus = open_bus(settings.bus.as_deref(), settings.node_name.as_deref()).await?;
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
+    let listener = palaver_server::bind(settings.listen, settings.listen_backlog)
         .with_context(|| format!("binding {}", settings.listen))?;
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
