@@ -5,6 +5,8 @@
 //! runs in place on the calling task when a connection is idle ([`Readers::run`]). Reads whose
 //! size the client picks (searches, member lists, event scans) always run on tokio's blocking
 //! threads ([`Readers::run_blocking`]), as does a point read that finds every connection busy.
+//! In WAL mode a reader never waits for the writer (its checkpoints are the automatic, passive
+//! ones), so a read in place does not stall the task's thread behind a commit.
 
 use crate::error::Result;
 use crate::schema;
