@@ -249,15 +249,60 @@ mod tests {
     use super::*;
     use rusqlite::StatementStatus;
 
+    fn temp_path(tag: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!(
+            "palaver-schema-{tag}-{}-{:x}.sqlite3",
+            std::process::id(),
+            rand::random::<u64>()
+        ))
+    }
+
+    /// A database made before member counts were stored gets them counted on upgrade, and
+    /// kept from then on.
+    #[test]
+    fn upgrading_counts_the_members_already_there() {
+        let path = temp_path("upgrade");
+        let old = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..3] {
+            old.execute_batch(sql).unwrap();
+        }
+        old.execute_batch(
+            "PRAGMA user_version = 3;
+             INSERT INTO users (id, handle, display_name, password_hash, created_at)
+                 VALUES (1, 'a', 'A', '', 0), (2, 'b', 'B', '', 0), (3, 'c', 'C', '', 0);
+             INSERT INTO conversations (id, kind, name, created_at, last_activity)
+                 VALUES (10, 'channel', 'big', 0, 0), (11, 'channel', 'small', 0, 0);
+             INSERT INTO members (conversation_id, user_id)
+                 VALUES (10, 1), (10, 2), (10, 3), (11, 1);",
+        )
+        .unwrap();
+        drop(old);
+
+        let (conn, _) = open_writer(&path, &SqliteOptions::default()).unwrap();
+        let count = |id: i64| -> i64 {
+            conn.query_row(
+                "SELECT n FROM member_counts WHERE conversation_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!((count(10), count(11)), (3, 1));
+        conn.execute_batch(
+            "DELETE FROM members WHERE conversation_id = 10 AND user_id = 2;
+             INSERT INTO members (conversation_id, user_id) VALUES (11, 3);",
+        )
+        .unwrap();
+        assert_eq!((count(10), count(11)), (2, 2));
+        drop(conn);
+        crate::remove_database_files(&path);
+    }
+
     /// A statement taken from rusqlite's cache (which clears its bindings) is reused as
     /// compiled, even with a `LIMIT ?`.
     #[test]
     fn cached_statements_are_not_compiled_again() {
-        let path = std::env::temp_dir().join(format!(
-            "palaver-schema-plans-{}-{:x}.sqlite3",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
+        let path = temp_path("plans");
         let (writer, _) = open_writer(&path, &SqliteOptions::default()).unwrap();
         let reader = open_reader(&path).unwrap();
         let sql = "SELECT pos FROM events WHERE conversation_id = ?1 AND seq > ?2 \
