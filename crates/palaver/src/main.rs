@@ -17,9 +17,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-/// mimalloc in place of the system allocator: under fan-out and sign-in storms glibc's malloc
-/// spent 10–20 % of the server's CPU (arena locks, `malloc_consolidate`); see
-/// docs/benchmarks.md.
+/// mimalloc in place of the system allocator: in profiles of sign-in storms and history reads
+/// glibc's malloc took 10–20 % of the server's CPU (arena locks, `malloc_consolidate`). The
+/// throughput gain measured so far is within noise; see docs/benchmarks.md, run 3.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
