@@ -1,15 +1,25 @@
-//! One WebSocket connection: a reader that answers calls in order, and a writer task that
-//! drains a bounded queue of already-encoded frames, coalescing everything queued into one
-//! flush per wake-up, and pings the client.
+//! One WebSocket connection, run by one task. The task reads frames and answers calls in
+//! order; whenever it waits, it writes what is queued for the connection (events from the hub,
+//! its own replies) with one vectored write per wake-up, straight from the shared payloads. It
+//! pings the client and enforces the idle and expiry timeouts with a single timer.
+//!
+//! Others reach a connection through its [`Link`]: the [`Outbox`] (a bounded queue of frames)
+//! and the [`ConnControl`] (close now, or close after writing what is queued).
 
 use crate::AppState;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{FutureExt, SinkExt, StreamExt};
-use std::sync::{Arc, OnceLock};
+use crate::ws::{self, MAX_HEADER, OP_PING, OP_TEXT, Socket};
+use futures_util::task::AtomicWaker;
+use futures_util::{Stream, StreamExt};
+use std::collections::VecDeque;
+use std::future::{Future, poll_fn};
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use tokio::time::{Instant, Sleep};
+use tungstenite::{Message, Utf8Bytes};
 
 pub const CLOSE_NORMAL: u16 = 1000;
 pub const CLOSE_GOING_AWAY: u16 = 1001;
@@ -19,37 +29,169 @@ pub const CLOSE_TOO_BIG: u16 = 1009;
 pub const CLOSE_IDLE: u16 = 4000;
 pub const CLOSE_TOO_SLOW: u16 = 4008;
 
-/// Most frames written before one flush.
-const MAX_FRAMES_PER_FLUSH: usize = 512;
+/// Most frames in one vectored write (two slices each; Linux takes up to 1024).
+const MAX_FRAMES_PER_WRITE: usize = 256;
+/// Most writes in one wake-up before the task lets others run.
+const MAX_WRITES_PER_POLL: usize = 8;
 /// How long a close frame may take to go out before the socket is just dropped.
 const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a connection that is closing gracefully may take to write what is queued.
+const DRAIN_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+const OPEN: u8 = 0;
+const DRAINING: u8 = 1;
+const CLOSING: u8 = 2;
 
 /// Lets anyone holding it ask the connection to close with a given code.
 #[derive(Default)]
 pub struct ConnControl {
-    /// Close now: stop reading and writing, send the close frame.
-    cancel: CancellationToken,
-    /// Close gracefully: stop reading new calls, answer the one in flight, write everything
-    /// queued, then send the close frame.
-    drain: CancellationToken,
+    /// OPEN, DRAINING (stop reading new calls, answer the one in flight, write everything
+    /// queued, then send the close frame) or CLOSING (send the close frame now).
+    state: AtomicU8,
     reason: OnceLock<(u16, &'static str)>,
+    waker: AtomicWaker,
 }
 
 impl ConnControl {
     /// Asks the connection to close at once; the first reason given wins.
     pub fn close(&self, code: u16, reason: &'static str) {
         let _ = self.reason.set((code, reason));
-        self.cancel.cancel();
+        self.state.fetch_max(CLOSING, Ordering::AcqRel);
+        self.waker.wake();
     }
 
     /// Asks the connection to finish what it is doing, then close.
     pub fn drain(&self, code: u16, reason: &'static str) {
         let _ = self.reason.set((code, reason));
-        self.drain.cancel();
+        self.state.fetch_max(DRAINING, Ordering::AcqRel);
+        self.waker.wake();
     }
 
-    fn reason(&self) -> (u16, &'static str) {
-        self.reason.get().copied().unwrap_or((CLOSE_NORMAL, ""))
+    fn poll_state(&self, cx: &mut Context<'_>) -> u8 {
+        self.waker.register(cx.waker());
+        self.state.load(Ordering::Acquire)
+    }
+}
+
+/// Why a frame was not queued.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PushError {
+    /// The queue holds `limits.outbound_queue` frames: the client is not reading.
+    Full,
+    /// The connection has ended.
+    Closed,
+}
+
+/// A connection's queue of frames to send. Empty, it holds no buffer.
+pub struct Outbox {
+    state: Mutex<OutboxState>,
+    cap: usize,
+}
+
+#[derive(Default)]
+struct OutboxState {
+    frames: VecDeque<Utf8Bytes>,
+    waker: Option<Waker>,
+    closed: bool,
+}
+
+impl Outbox {
+    pub fn new(cap: usize) -> Self {
+        Self {
+            state: Mutex::new(OutboxState::default()),
+            cap: cap.max(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, OutboxState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues a frame unless `limits.outbound_queue` frames are waiting already.
+    pub fn push(&self, frame: Utf8Bytes) -> Result<(), PushError> {
+        self.push_inner(frame, true)
+    }
+
+    /// Queues a frame the connection produced itself (a reply, a greeting, a history page).
+    /// Those are bounded by what the client sent, and the connection stops reading while its
+    /// queue is full, so they are never refused for lack of room. Dropped once closed.
+    pub fn push_reply(&self, frame: Utf8Bytes) {
+        let _ = self.push_inner(frame, false);
+    }
+
+    fn push_inner(&self, frame: Utf8Bytes, bounded: bool) -> Result<(), PushError> {
+        let waker = {
+            let mut s = self.lock();
+            if s.closed {
+                return Err(PushError::Closed);
+            }
+            if bounded && s.frames.len() >= self.cap {
+                return Err(PushError::Full);
+            }
+            s.frames.push_back(frame);
+            s.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    /// Moves queued frames into `out` (empty); when there are none, remembers `waker` and
+    /// returns false.
+    fn take(&self, out: &mut VecDeque<Utf8Bytes>, waker: &Waker) -> bool {
+        let mut s = self.lock();
+        if s.frames.is_empty() {
+            if !s.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                s.waker = Some(waker.clone());
+            }
+            return false;
+        }
+        if s.frames.len() <= MAX_FRAMES_PER_WRITE {
+            std::mem::swap(out, &mut s.frames);
+        } else {
+            out.extend(s.frames.drain(..MAX_FRAMES_PER_WRITE));
+        }
+        true
+    }
+
+    fn len(&self) -> usize {
+        self.lock().frames.len()
+    }
+
+    /// Refuses further frames and moves those queued to the end of `out`.
+    fn close_into(&self, out: &mut VecDeque<Utf8Bytes>) {
+        let mut s = self.lock();
+        s.closed = true;
+        out.extend(std::mem::take(&mut s.frames));
+    }
+
+    /// Refuses further frames; those queued can still be received.
+    pub fn close(&self) {
+        let waker = {
+            let mut s = self.lock();
+            s.closed = true;
+            s.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Waits for the next frame; `None` once closed. For a task that passes frames on.
+    pub async fn recv(&self) -> Option<Utf8Bytes> {
+        poll_fn(|cx| {
+            let mut s = self.lock();
+            if let Some(frame) = s.frames.pop_front() {
+                return Poll::Ready(Some(frame));
+            }
+            if s.closed {
+                return Poll::Ready(None);
+            }
+            s.waker = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
     }
 }
 
@@ -90,195 +232,400 @@ pub trait Protocol: Send {
 /// What a protocol needs to talk back: the connection's queue and its close control.
 #[derive(Clone)]
 pub struct Link {
-    pub tx: mpsc::Sender<Utf8Bytes>,
+    pub tx: Arc<Outbox>,
     pub control: Arc<ConnControl>,
+}
+
+/// What the connection's task woke up for.
+enum Next {
+    /// Text frames that arrived together.
+    Texts(Vec<Utf8Bytes>),
+    /// Anything else the reader gave: another message, an error, or the end (`None`).
+    Item(Option<Result<Message, tungstenite::Error>>),
+    /// The protocol's own timer.
+    Tick,
+    /// Stop reading: a close was asked for, or writing failed.
+    Stop,
+}
+
+/// The connection's state between wake-ups.
+struct Conn {
+    socket: Socket,
+    outbox: Arc<Outbox>,
+    control: Arc<ConnControl>,
+    /// Frames taken from the outbox and being written; `written` bytes of the first are out.
+    sending: VecDeque<Utf8Bytes>,
+    written: usize,
+    /// A non-text item read after a burst of text frames, handled next.
+    leftover: Option<Option<Result<Message, tungstenite::Error>>>,
+    write_failed: bool,
+    // Limits.
+    cap: usize,
+    burst: usize,
+    burst_bytes: usize,
+    idle: Duration,
+    ping_every: Duration,
+    tick_every: Option<Duration>,
+    // Deadlines, all served by one timer.
+    last_read: Instant,
+    next_ping: Instant,
+    next_tick: Option<Instant>,
+    expires_at: Option<Instant>,
+    tick_due: bool,
 }
 
 /// Runs a connection to its end with the protocol `make` builds.
 pub async fn run(
-    socket: WebSocket,
+    socket: Socket,
     state: Arc<AppState>,
     make: impl FnOnce(Link) -> Box<dyn Protocol>,
 ) {
-    let (sink, stream) = socket.split();
-    let (tx, rx) = mpsc::channel::<Utf8Bytes>(state.settings.limits.outbound_queue);
+    let settings = &state.settings;
+    let outbox = Arc::new(Outbox::new(settings.limits.outbound_queue));
     let control = Arc::new(ConnControl::default());
-    let ping = Duration::from_secs(state.settings.ws.ping_interval_secs);
-    let writer = tokio::spawn(write_loop(sink, rx, control.clone(), ping));
-
-    let link = Link {
-        tx: tx.clone(),
+    let mut protocol = make(Link {
+        tx: outbox.clone(),
         control: control.clone(),
+    });
+    let now = Instant::now();
+    let ping_every = Duration::from_secs(settings.ws.ping_interval_secs.max(1));
+    let tick_every = protocol.tick_every();
+    let mut conn = Conn {
+        socket,
+        outbox,
+        control,
+        sending: VecDeque::new(),
+        written: 0,
+        leftover: None,
+        write_failed: false,
+        cap: settings.limits.outbound_queue.max(1),
+        burst: settings.limits.max_burst.max(1),
+        burst_bytes: settings.limits.max_frame_bytes.saturating_mul(4),
+        idle: Duration::from_secs(settings.ws.idle_timeout_secs),
+        ping_every,
+        tick_every,
+        last_read: now,
+        next_ping: now + ping_every,
+        next_tick: tick_every.map(|every| now + every),
+        expires_at: None,
+        tick_due: false,
     };
-    let mut protocol = make(link);
     protocol.open().await;
-    read_loop(stream, protocol.as_mut(), &tx, &control, &state).await;
+    conn.serve(protocol.as_mut(), &state).await;
     protocol.end().await;
     drop(protocol);
-    drop(tx);
-    let _ = writer.await;
+    conn.finish().await;
 }
 
-async fn read_loop(
-    mut stream: SplitStream<WebSocket>,
-    protocol: &mut dyn Protocol,
-    tx: &mpsc::Sender<Utf8Bytes>,
-    control: &ConnControl,
-    state: &AppState,
-) {
-    let idle = Duration::from_secs(state.settings.ws.idle_timeout_secs);
-    let burst = state.settings.limits.max_burst.max(1);
-    let burst_bytes = state.settings.limits.max_frame_bytes.saturating_mul(4);
-    let mut ticker = protocol.tick_every().map(|every| {
-        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        t
-    });
-    loop {
-        let expiry = protocol.expires_in().unwrap_or(Duration::MAX);
-        let tick = async {
-            match ticker.as_mut() {
-                Some(t) => t.tick().await,
-                None => std::future::pending().await,
-            }
-        };
-        let next = tokio::select! {
-            _ = control.cancel.cancelled() => return,
-            _ = control.drain.cancelled() => return,
-            _ = state.shutdown.cancelled() => {
-                control.drain(CLOSE_GOING_AWAY, "service restart, reconnect");
-                return;
-            }
-            _ = tokio::time::sleep(expiry) => {
-                control.drain(CLOSE_POLICY, "session expired");
-                return;
-            }
-            _ = tick => {
-                for frame in protocol.tick().await {
-                    if tx.send(Utf8Bytes::from(frame)).await.is_err() {
-                        return;
-                    }
+impl Conn {
+    async fn serve(&mut self, protocol: &mut dyn Protocol, state: &AppState) {
+        let shutdown = state.shutdown.cancelled();
+        tokio::pin!(shutdown);
+        self.expires_at = deadline_in(protocol.expires_in());
+        let timer = tokio::time::sleep_until(self.next_deadline());
+        tokio::pin!(timer);
+        loop {
+            let next = poll_fn(|cx| self.poll_next(cx, shutdown.as_mut(), timer.as_mut())).await;
+            let replies = match next {
+                Next::Stop => return,
+                Next::Tick => protocol.tick().await,
+                Next::Texts(texts) => {
+                    let replies = protocol.handle_texts(&texts).await;
+                    // A call may have signed the connection in (or out).
+                    self.expires_at = deadline_in(protocol.expires_in());
+                    self.last_read = Instant::now();
+                    replies
                 }
-                continue;
+                Next::Item(item) => {
+                    match item {
+                        None => return,
+                        Some(Err(e)) => {
+                            if matches!(e, tungstenite::Error::Capacity(_)) {
+                                self.control.close(CLOSE_TOO_BIG, "message too big");
+                            } else {
+                                tracing::debug!(error = %e, "websocket read failed");
+                            }
+                            return;
+                        }
+                        Some(Ok(Message::Binary(_))) => {
+                            self.control
+                                .close(CLOSE_UNSUPPORTED, "binary frames are not supported");
+                            return;
+                        }
+                        // Pings are answered by tungstenite; a close is answered while we keep
+                        // reading until the stream ends.
+                        Some(Ok(_)) => {}
+                    }
+                    Vec::new()
+                }
+            };
+            for reply in replies {
+                self.outbox.push_reply(Utf8Bytes::from(reply));
             }
-            next = tokio::time::timeout(idle, stream.next()) => next,
+            let next = self.next_deadline();
+            if next < timer.deadline() {
+                timer.as_mut().reset(next);
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let mut next = self.next_ping.min(self.last_read + self.idle);
+        if let Some(t) = self.next_tick {
+            next = next.min(t);
+        }
+        if let Some(t) = self.expires_at {
+            next = next.min(t);
+        }
+        next
+    }
+
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        shutdown: Pin<&mut impl Future<Output = ()>>,
+        mut timer: Pin<&mut Sleep>,
+    ) -> Poll<Next> {
+        if self.control.poll_state(cx) != OPEN {
+            return Poll::Ready(Next::Stop);
+        }
+        if shutdown.poll(cx).is_ready() {
+            self.control
+                .drain(CLOSE_GOING_AWAY, "service restart, reconnect");
+            return Poll::Ready(Next::Stop);
+        }
+        while timer.as_mut().poll(cx).is_ready() {
+            let now = Instant::now();
+            if self.expires_at.is_some_and(|t| t <= now) {
+                self.control.drain(CLOSE_POLICY, "session expired");
+                return Poll::Ready(Next::Stop);
+            }
+            if self.last_read + self.idle <= now {
+                self.control.close(CLOSE_IDLE, "no heartbeat");
+                return Poll::Ready(Next::Stop);
+            }
+            if self.next_ping <= now {
+                self.socket
+                    .get_mut()
+                    .control
+                    .extend_from_slice(&[0x80 | OP_PING, 0]);
+                self.next_ping = now + self.ping_every;
+            }
+            if let (Some(t), Some(every)) = (self.next_tick, self.tick_every)
+                && t <= now
+            {
+                self.tick_due = true;
+                self.next_tick = Some(now + every);
+            }
+            timer.as_mut().reset(self.next_deadline());
+        }
+
+        // Write first: what goes out decides whether there is room to read more calls.
+        if self.poll_send_once(cx) {
+            return Poll::Ready(Next::Stop);
+        }
+        let mut next = None;
+        if let Some(item) = self.leftover.take() {
+            next = Some(Next::Item(item));
+        } else if self.outbox.len() + self.sending.len() >= self.cap {
+            // The client is not reading what we send: read no more of its calls until it
+            // does (the write above waits for the socket to drain). That is not idleness.
+            self.last_read = Instant::now();
+        } else {
+            next = self.poll_read(cx);
+            // Reading may have produced a pong or a close reply.
+            if !self.socket.get_ref().control.is_empty() && self.poll_send_once(cx) {
+                return Poll::Ready(Next::Stop);
+            }
+        }
+        if self.tick_due && !matches!(next, Some(Next::Texts(_))) {
+            self.tick_due = false;
+            if let Some(Next::Item(item)) = next {
+                self.leftover = Some(item);
+            }
+            return Poll::Ready(Next::Tick);
+        }
+        match next {
+            Some(next) => Poll::Ready(next),
+            None => Poll::Pending,
+        }
+    }
+
+    /// Writes what it can; true when writing failed (the connection is lost).
+    fn poll_send_once(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.write_failed
+            && let Poll::Ready(Err(e)) = self.poll_send(cx)
+        {
+            tracing::debug!(error = %e, "websocket write failed");
+            self.write_failed = true;
+        }
+        self.write_failed
+    }
+
+    /// Reads what has arrived: a burst of text frames (up to `limits.max_burst` frames or
+    /// 4 × `limits.max_frame_bytes`), or one other item.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Option<Next> {
+        let first = match Pin::new(&mut self.socket).poll_next(cx) {
+            Poll::Pending => return None,
+            Poll::Ready(item) => item,
         };
-        let Ok(mut item) = next else {
-            control.close(CLOSE_IDLE, "no heartbeat");
-            return;
+        self.last_read = Instant::now();
+        let Some(Ok(Message::Text(text))) = first else {
+            return Some(Next::Item(first));
         };
-        // Text frames that are already here are handled together (up to `limits.max_burst`
-        // frames or 4 × `limits.max_frame_bytes`); a non-text item read after them is
-        // handled next.
-        let mut texts = Vec::new();
-        let mut bytes = 0;
-        let leftover = loop {
-            match item {
-                Some(Ok(Message::Text(text))) => {
+        let mut bytes = text.len();
+        let mut texts = vec![text];
+        while texts.len() < self.burst && bytes < self.burst_bytes {
+            match self.socket.poll_next_unpin(cx) {
+                Poll::Ready(Some(Ok(Message::Text(text)))) => {
                     bytes += text.len();
                     texts.push(text);
-                    if texts.len() >= burst || bytes >= burst_bytes {
-                        break None;
-                    }
-                    match stream.next().now_or_never() {
-                        Some(more) => item = more,
-                        None => break None,
-                    }
                 }
-                other => break Some(other),
-            }
-        };
-        if !texts.is_empty() {
-            for reply in protocol.handle_texts(&texts).await {
-                if tx.send(Utf8Bytes::from(reply)).await.is_err() {
-                    return;
+                Poll::Ready(other) => {
+                    self.leftover = Some(other);
+                    break;
                 }
+                Poll::Pending => break,
             }
         }
-        let Some(item) = leftover else { continue };
-        let msg = match item {
-            None => return,
-            Some(Err(e)) => {
-                if is_capacity_error(&e) {
-                    control.close(CLOSE_TOO_BIG, "message too big");
-                } else {
-                    tracing::debug!(error = %e, "websocket read failed");
+        Some(Next::Texts(texts))
+    }
+
+    /// Writes control frames and queued frames until all are out (`Ready(Ok)`) or the socket
+    /// is full (`Pending`; the task wakes when it drains).
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        for _ in 0..MAX_WRITES_PER_POLL {
+            // Control frames go out between text frames, never inside one.
+            if self.written == 0 && !self.socket.get_ref().control.is_empty() {
+                std::task::ready!(self.socket.get_mut().poll_write_control(cx))?;
+                continue;
+            }
+            if self.sending.is_empty() && !self.outbox.take(&mut self.sending, cx.waker()) {
+                // Nothing left: hold no buffer while idle.
+                self.sending = VecDeque::new();
+                return Poll::Ready(Ok(()));
+            }
+            let n = std::task::ready!(self.write_frames(cx))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.advance(n);
+        }
+        // A long queue: let other tasks run, and come back for the rest.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// One vectored write of the frames in `sending`, from `written` bytes into the first.
+    fn write_frames(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let count = self.sending.len().min(MAX_FRAMES_PER_WRITE);
+        let mut headers = [([0u8; MAX_HEADER], 0usize); MAX_FRAMES_PER_WRITE];
+        for (h, frame) in headers.iter_mut().zip(self.sending.iter()) {
+            *h = ws::frame_header(OP_TEXT, frame.len());
+        }
+        let mut slices = [IoSlice::new(&[]); 2 * MAX_FRAMES_PER_WRITE];
+        let mut used = 0;
+        let mut skip = self.written;
+        for ((h, len), frame) in headers[..count].iter().zip(self.sending.iter()) {
+            for part in [&h[..*len], frame.as_bytes()] {
+                if skip >= part.len() {
+                    skip -= part.len();
+                    continue;
                 }
-                return;
+                slices[used] = IoSlice::new(&part[skip..]);
+                skip = 0;
+                used += 1;
             }
-            Some(Ok(msg)) => msg,
+        }
+        self.socket
+            .get_mut()
+            .poll_write_vectored(cx, &slices[..used])
+    }
+
+    /// Drops the frames the last write finished; remembers how far into the next it got.
+    fn advance(&mut self, n: usize) {
+        let mut done = self.written + n;
+        while let Some(frame) = self.sending.front() {
+            let size = ws::frame_header(OP_TEXT, frame.len()).1 + frame.len();
+            if done < size {
+                break;
+            }
+            done -= size;
+            self.sending.pop_front();
+        }
+        self.written = done;
+    }
+
+    /// After the session: writes what is left (all of it when draining or when the client
+    /// went away; only the frame in flight when closing at once), then the close frame if a
+    /// reason was given, and lets the socket go.
+    async fn finish(mut self) {
+        self.outbox.close_into(&mut self.sending);
+        if self.control.state.load(Ordering::Acquire) == CLOSING {
+            // Finish the frame in flight, so the close frame starts at a boundary.
+            if self.written == 0 {
+                self.sending.clear();
+            } else {
+                self.sending.truncate(1);
+            }
+        }
+        let limit = if self.control.state.load(Ordering::Acquire) == CLOSING {
+            CLOSE_WRITE_TIMEOUT
+        } else {
+            DRAIN_WRITE_TIMEOUT
         };
-        match msg {
-            Message::Text(_) => {} // handled above
-            Message::Binary(_) => {
-                control.close(CLOSE_UNSUPPORTED, "binary frames are not supported");
-                return;
+        if self.write_failed {
+            return;
+        }
+        let flushed = tokio::time::timeout(limit, poll_fn(|cx| self.poll_flush(cx))).await;
+        if !matches!(flushed, Ok(Ok(()))) {
+            return;
+        }
+        if let Some(&(code, reason)) = self.control.reason.get() {
+            let frame = ws::close_frame(code, reason);
+            self.socket.get_mut().control.extend_from_slice(&frame);
+            let _ =
+                tokio::time::timeout(CLOSE_WRITE_TIMEOUT, poll_fn(|cx| self.poll_flush(cx))).await;
+        }
+    }
+
+    /// Writes everything held (`sending` and control bytes), without taking more.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            if self.written == 0 && !self.socket.get_ref().control.is_empty() {
+                std::task::ready!(self.socket.get_mut().poll_write_control(cx))?;
+                continue;
             }
-            // Pings are answered by the WebSocket layer; a close is answered while we keep
-            // reading until the stream ends.
-            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => {}
+            if self.sending.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            let n = std::task::ready!(self.write_frames(cx))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.advance(n);
         }
     }
 }
 
-/// An over-limit message gets a clean 1009; other read errors just end the connection
-/// (tungstenite has already sent the right close code for protocol errors).
-fn is_capacity_error(e: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        if let Some(tungstenite::Error::Capacity(_)) = err.downcast_ref::<tungstenite::Error>() {
-            return true;
-        }
-        source = err.source();
-    }
-    false
+fn deadline_in(d: Option<Duration>) -> Option<Instant> {
+    d.and_then(|d| Instant::now().checked_add(d))
 }
 
-async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<Utf8Bytes>,
-    control: Arc<ConnControl>,
-    ping_every: Duration,
-) {
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
-    loop {
-        tokio::select! {
-            biased;
-            _ = control.cancel.cancelled() => {
-                let (code, reason) = control.reason();
-                let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
-                let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
-                return;
-            }
-            next = rx.recv() => {
-                let Some(first) = next else {
-                    // Every sender is gone: the session ended. Say why, if we know.
-                    if let Some(&(code, reason)) = control.reason.get() {
-                        let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
-                        let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
-                    }
-                    return;
-                };
-                if sink.feed(Message::Text(first)).await.is_err() {
-                    return;
-                }
-                let mut n = 1;
-                while n < MAX_FRAMES_PER_FLUSH {
-                    let Ok(frame) = rx.try_recv() else { break };
-                    if sink.feed(Message::Text(frame)).await.is_err() {
-                        return;
-                    }
-                    n += 1;
-                }
-                if sink.flush().await.is_err() {
-                    return;
-                }
-            }
-            _ = ping.tick() => {
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
-                    return;
-                }
-            }
-        }
+/// Opens, then closes with `code` and `reason` and waits up to `linger` for the client's
+/// close frame: a connection refused after the upgrade, as some seeds do.
+pub async fn refuse(mut socket: Socket, code: u16, reason: &'static str, linger: Duration) {
+    socket
+        .get_mut()
+        .control
+        .extend_from_slice(&ws::close_frame(code, reason));
+    let flushed = poll_fn(|cx| socket.get_mut().poll_write_control(cx));
+    if tokio::time::timeout(CLOSE_WRITE_TIMEOUT, flushed)
+        .await
+        .is_err()
+    {
+        return;
     }
+    let drain = async { while let Some(Ok(_)) = socket.next().await {} };
+    let _ = tokio::time::timeout(linger, drain).await;
 }

@@ -5,8 +5,8 @@ use crate::auth::Verified;
 use crate::clock::now_ms;
 use crate::conn::{self, CLOSE_POLICY, Protocol};
 use crate::rpc::Session;
+use crate::ws::WsUpgrade;
 use axum::body::Bytes;
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -193,7 +193,7 @@ pub async fn ws(
     State(st): State<Arc<AppState>>,
     Query(q): Query<WsQuery>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: WsUpgrade,
 ) -> Response {
     if st.shutdown.is_cancelled() {
         return error(CoreError::unavailable("server is shutting down"));
@@ -224,14 +224,8 @@ pub async fn ws(
 }
 
 /// The WebSocket limits every protocol's upgrade applies.
-pub(crate) fn configure(upgrade: WebSocketUpgrade, settings: &crate::Settings) -> WebSocketUpgrade {
-    let limits = &settings.limits;
-    // No cap on tungstenite's write buffer: the writer flushes whenever it passes
-    // write_buffer_size, so it holds at most one frame more, and replies (a page of sync or
-    // history) may be larger than any frame a client may send us.
+pub(crate) fn configure(upgrade: WsUpgrade, settings: &crate::Settings) -> WsUpgrade {
     upgrade
-        .max_message_size(limits.max_frame_bytes)
-        .max_frame_size(limits.max_frame_bytes)
+        .max_message_size(settings.limits.max_frame_bytes)
         .read_buffer_size(settings.ws.read_buffer_bytes)
-        .write_buffer_size(4 * 1024)
 }

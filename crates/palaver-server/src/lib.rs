@@ -14,6 +14,7 @@ mod service;
 pub mod settings;
 mod sync;
 mod web;
+mod ws;
 
 pub use conn::{CLOSE_GOING_AWAY, CLOSE_TOO_SLOW};
 pub use dialects::session_key::{IssuedKey, issue_session_key, revoke_session_key};

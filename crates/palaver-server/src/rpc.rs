@@ -9,7 +9,6 @@ use crate::conn::{CLOSE_POLICY, Link, Protocol};
 use crate::hub::{ConnId, ConnInfo};
 use crate::service::Outgoing;
 use crate::sync;
-use axum::extract::ws::Utf8Bytes;
 use palaver_core::{CoreError, User, UserId, validate};
 use palaver_proto::Dialect;
 use palaver_proto::native::{self, Call, Incoming, Request, RpcError};
@@ -17,6 +16,7 @@ use palaver_store::Appended;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use tungstenite::Utf8Bytes;
 
 pub struct Session {
     state: Arc<AppState>,

@@ -19,7 +19,9 @@ use tokio_util::sync::CancellationToken;
 
 /// mimalloc in place of the system allocator: in profiles of sign-in storms and history reads
 /// glibc's malloc took 10–20 % of the server's CPU (arena locks, `malloc_consolidate`). The
-/// throughput gain measured so far is within noise; see docs/benchmarks.md, run 3.
+/// throughput gain measured so far is within noise; see docs/benchmarks.md, run 3. Without the
+/// `mimalloc` feature the system allocator is used (for heap profilers that hook malloc).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -7,8 +7,8 @@ use crate::auth::Verified;
 use crate::clock::now_ms;
 use crate::conn::{self, Link, Protocol};
 use crate::hub::{ConnId, ConnInfo};
+use crate::ws::WsUpgrade;
 use axum::Router;
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -33,7 +33,7 @@ async fn upgrade(
     State(st): State<Arc<AppState>>,
     Query(q): Query<TokenQuery>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: WsUpgrade,
 ) -> Response {
     let Some(token) = q
         .token

@@ -9,9 +9,9 @@ use crate::AppState;
 use crate::clock::now_ms;
 use crate::conn::{self, CLOSE_NORMAL, Link, Protocol};
 use crate::hub::{ConnId, ConnInfo};
+use crate::ws::WsUpgrade;
 use axum::Router;
 use axum::extract::State;
-use axum::extract::ws::WebSocketUpgrade;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use palaver_core::{
@@ -41,7 +41,7 @@ pub fn routes(mount: &Mount) -> Router<Arc<AppState>> {
         .fold(Router::new(), |r, p| r.route(p, get(upgrade)))
 }
 
-async fn upgrade(State(st): State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
+async fn upgrade(State(st): State<Arc<AppState>>, ws: WsUpgrade) -> Response {
     if st.shutdown.is_cancelled() {
         return crate::http::error(CoreError::unavailable("server is shutting down"));
     }

@@ -10,8 +10,8 @@ use crate::AppState;
 use crate::conn::{self, CLOSE_POLICY, Link, Protocol};
 use crate::hub::{ConnId, ConnInfo};
 use crate::service::Outgoing;
+use crate::ws::WsUpgrade;
 use axum::Router;
-use axum::extract::ws::{Utf8Bytes, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -22,6 +22,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
+use tungstenite::Utf8Bytes;
 
 /// Longest nickname accepted, in characters.
 const MAX_NICKNAME_CHARS: usize = 32;
@@ -62,14 +63,14 @@ impl Nicknames {
     }
 }
 
-async fn upgrade_root(st: State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
+async fn upgrade_root(st: State<Arc<AppState>>, ws: WsUpgrade) -> Response {
     upgrade(st, Path(String::new()), ws).await
 }
 
 async fn upgrade(
     State(st): State<Arc<AppState>>,
     Path(channel): Path<String>,
-    ws: WebSocketUpgrade,
+    ws: WsUpgrade,
 ) -> Response {
     crate::http::configure(ws, &st.settings)
         .on_upgrade(move |socket| {
@@ -237,7 +238,7 @@ impl Protocol for PathRooms {
         match self.open_channel().await {
             Ok(()) => {
                 let frame = Utf8Bytes::from(wire::connection_frame(&self.channel));
-                let _ = self.link.tx.send(frame).await;
+                self.link.tx.push_reply(frame);
             }
             Err(e) => {
                 tracing::info!(error = %e, "path-rooms connection refused");

@@ -7,11 +7,13 @@
 use super::Mount;
 use crate::AppState;
 use crate::clock::now_ms;
-use crate::conn::{self, CLOSE_NORMAL, CLOSE_POLICY, Link, Protocol};
+use crate::conn::{
+    self, CLOSE_NORMAL, CLOSE_POLICY, CLOSE_TOO_SLOW, Link, Outbox, Protocol, PushError,
+};
 use crate::hub::{ConnId, ConnInfo};
+use crate::ws::WsUpgrade;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::ws::{Utf8Bytes, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -26,7 +28,7 @@ use rand::RngCore;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use tungstenite::Utf8Bytes;
 
 /// The routes this dialect serves under `mount`: any path on its own listener, the prefix and
 /// everything below it on the main one.
@@ -191,7 +193,7 @@ struct KeyQuery {
 async fn upgrade(
     State(st): State<Arc<AppState>>,
     query: Result<Query<KeyQuery>, axum::extract::rejection::QueryRejection>,
-    ws: WebSocketUpgrade,
+    ws: WsUpgrade,
 ) -> Response {
     if st.shutdown.is_cancelled() {
         return crate::http::error(CoreError::unavailable("server is shutting down"));
@@ -217,6 +219,8 @@ struct SessionKey {
     link: Link,
     grant: Option<Grant>,
     conn: Option<ConnId>,
+    /// The hub's queue for this connection while `forward` passes it on.
+    live: Option<Arc<Outbox>>,
 }
 
 impl SessionKey {
@@ -226,6 +230,7 @@ impl SessionKey {
             link,
             grant,
             conn: None,
+            live: None,
         }
     }
 
@@ -237,9 +242,10 @@ impl SessionKey {
             return Err(CoreError::unauthenticated("bad session key"));
         };
         let st = &self.state;
-        let (hub_tx, hub_rx) = mpsc::channel(st.settings.limits.outbound_queue);
+        // Live frames wait in a queue of their own until the history is out.
+        let live = Arc::new(Outbox::new(st.settings.limits.outbound_queue));
         let hub_link = Link {
-            tx: hub_tx,
+            tx: live.clone(),
             control: self.link.control.clone(),
         };
         let info = ConnInfo {
@@ -278,30 +284,35 @@ impl SessionKey {
         let frames = std::iter::once(wire::AUTHENTICATED.to_owned())
             .chain(history.iter().map(wire::encode_message));
         for frame in frames {
-            if self.link.tx.send(Utf8Bytes::from(frame)).await.is_err() {
-                return Ok(());
-            }
+            self.link.tx.push_reply(Utf8Bytes::from(frame));
         }
-        st.tracker
-            .spawn(forward(hub_rx, self.link.tx.clone(), boundary));
+        self.live = Some(live.clone());
+        st.tracker.spawn(forward(live, self.link.clone(), boundary));
         Ok(())
     }
 }
 
 /// Passes live frames on to the connection, dropping those up to `boundary` (the newest
 /// message id the history held). The room's messages arrive in order, so after the first
-/// newer one every frame passes unread. Ends when the hub lets go of the connection.
-async fn forward(mut rx: mpsc::Receiver<Utf8Bytes>, tx: mpsc::Sender<Utf8Bytes>, boundary: i64) {
+/// newer one every frame passes unread. Ends when the connection ends (`live` is closed); a
+/// connection whose queue is full is closed as too slow, as the hub would.
+async fn forward(live: Arc<Outbox>, link: Link, boundary: i64) {
     let mut spliced = boundary == 0;
-    while let Some(frame) = rx.recv().await {
+    while let Some(frame) = live.recv().await {
         if !spliced {
             match wire::message_id(frame.as_str()) {
                 Some(id) if id <= boundary => continue,
                 _ => spliced = true,
             }
         }
-        if tx.send(frame).await.is_err() {
-            return;
+        match link.tx.push(frame) {
+            Ok(()) => {}
+            Err(PushError::Closed) => return,
+            Err(PushError::Full) => {
+                link.control
+                    .close(CLOSE_TOO_SLOW, "too slow: reconnect and sync");
+                return;
+            }
         }
     }
 }
@@ -345,6 +356,9 @@ impl Protocol for SessionKey {
     }
 
     async fn end(&mut self) {
+        if let Some(live) = self.live.take() {
+            live.close();
+        }
         if let (Some(conn), Some(grant)) = (self.conn.take(), self.grant.as_ref()) {
             self.state.detach(conn, &grant.user).await;
         }
@@ -457,15 +471,19 @@ mod tests {
 
     #[tokio::test]
     async fn forwarding_drops_what_the_history_held_then_passes_everything() {
-        let (hub_tx, hub_rx) = mpsc::channel(16);
-        let (tx, mut rx) = mpsc::channel(16);
+        let live = Arc::new(Outbox::new(16));
+        let link = Link {
+            tx: Arc::new(Outbox::new(16)),
+            control: Default::default(),
+        };
         for id in [4, 5, 6, 7] {
-            hub_tx.send(frame(id)).await.unwrap();
+            live.push(frame(id)).unwrap();
         }
-        drop(hub_tx);
-        forward(hub_rx, tx, 5).await;
+        live.close();
+        forward(live, link.clone(), 5).await;
+        link.tx.close();
         let mut got = Vec::new();
-        while let Ok(f) = rx.try_recv() {
+        while let Some(f) = link.tx.recv().await {
             got.push(wire::message_id(f.as_str()).unwrap());
         }
         assert_eq!(got, [6, 7]);

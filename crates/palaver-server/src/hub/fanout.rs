@@ -2,12 +2,11 @@
 //! with the slow-consumer rule.
 
 use super::{Conn, ConnId, Inner};
-use crate::conn::CLOSE_TOO_SLOW;
-use axum::extract::ws::Utf8Bytes;
+use crate::conn::{CLOSE_TOO_SLOW, PushError};
 use palaver_bus::Envelope;
 use palaver_core::{Event, UserId};
 use palaver_proto::dialect::{self, Dialect, EventContext, Recipient};
-use tokio::sync::mpsc::error::TrySendError;
+use tungstenite::Utf8Bytes;
 
 /// An event's frames, encoded at most once per dialect (or per recipient for the dialects
 /// whose frames name the recipient).
@@ -93,14 +92,14 @@ pub(super) fn send_to(inner: &Inner, envelope: &Envelope, durable: bool) {
         let Some(frame) = frames.for_conn(conn) else {
             continue;
         };
-        match conn.tx.try_send(frame) {
-            Ok(()) | Err(TrySendError::Closed(_)) => {}
-            Err(TrySendError::Full(_)) if durable => {
+        match conn.tx.push(frame) {
+            Ok(()) | Err(PushError::Closed) => {}
+            Err(PushError::Full) if durable => {
                 tracing::info!(conn_id = id, user_id = %conn.user, "closing a connection that cannot keep up");
                 conn.control
                     .close(CLOSE_TOO_SLOW, "too slow: reconnect and sync");
             }
-            Err(TrySendError::Full(_)) => {}
+            Err(PushError::Full) => {}
         }
     }
 }

@@ -8,8 +8,7 @@
 //!
 //! All state sits behind one synchronous mutex that is never held across an `.await`.
 
-use crate::conn::ConnControl;
-use axum::extract::ws::Utf8Bytes;
+use crate::conn::{ConnControl, Outbox};
 use palaver_bus::{Bus, Envelope, Recipients, Topic};
 use palaver_core::presence::PresenceTracker;
 use palaver_core::{ConversationId, Event, EventBody, UserId};
@@ -18,7 +17,6 @@ use palaver_store::{Head, HistoryQuery, Store};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 mod anchor;
 mod fanout;
@@ -39,7 +37,7 @@ struct Conn {
     session: Option<String>,
     dialect: Dialect,
     scope: Option<ConversationId>,
-    tx: mpsc::Sender<Utf8Bytes>,
+    tx: Arc<Outbox>,
     control: Arc<ConnControl>,
 }
 
@@ -183,7 +181,7 @@ impl Hub {
         &self,
         info: ConnInfo,
         heads: &[Head],
-        tx: mpsc::Sender<Utf8Bytes>,
+        tx: Arc<Outbox>,
         control: Arc<ConnControl>,
     ) -> Registered {
         let user = info.user;

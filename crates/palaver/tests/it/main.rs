@@ -27,3 +27,4 @@ mod migrate;
 mod presence;
 mod raw;
 mod rooms;
+mod websocket;

@@ -9,9 +9,9 @@ mod session;
 
 use super::Mount;
 use crate::AppState;
+use crate::ws::WsUpgrade;
 use axum::Router;
 use axum::extract::State;
-use axum::extract::ws::WebSocketUpgrade;
 use axum::http::{HeaderMap, header};
 use axum::routing::{get, post};
 use palaver_core::UserId;
@@ -22,10 +22,9 @@ use std::sync::{Arc, Mutex};
 /// The routes this dialect serves under `mount`.
 pub fn routes(mount: &Mount) -> Router<Arc<AppState>> {
     let prefix = mount.prefix.clone();
-    let upgrade =
-        move |State(st): State<Arc<AppState>>, headers: HeaderMap, ws: WebSocketUpgrade| {
-            session::upgrade(st, headers, ws, prefix.clone())
-        };
+    let upgrade = move |State(st): State<Arc<AppState>>, headers: HeaderMap, ws: WsUpgrade| {
+        session::upgrade(st, headers, ws, prefix.clone())
+    };
     Router::new()
         .route(&mount.path("/api"), get(upgrade))
         .route(&mount.path("/signup"), post(http::signup))

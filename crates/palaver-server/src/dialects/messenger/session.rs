@@ -9,7 +9,7 @@ use crate::auth::Verified;
 use crate::clock::now_ms;
 use crate::conn::{self, CLOSE_NORMAL, Link, Protocol};
 use crate::hub::{ConnId, ConnInfo};
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use crate::ws::{Socket, WsUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use palaver_core::User;
@@ -26,7 +26,7 @@ const REFUSE_LINGER: Duration = Duration::from_secs(1);
 pub async fn upgrade(
     st: Arc<AppState>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: WsUpgrade,
     prefix: String,
 ) -> Response {
     if st.shutdown.is_cancelled() {
@@ -80,16 +80,8 @@ fn img_base(st: &AppState, headers: &HeaderMap, prefix: &str) -> String {
 }
 
 /// Opens, then closes with 1000 and `reason`, as the seed does for a bad handshake.
-async fn refuse(mut socket: WebSocket, reason: &'static str) {
-    let frame = CloseFrame {
-        code: CLOSE_NORMAL,
-        reason: Utf8Bytes::from_static(reason),
-    };
-    if socket.send(Message::Close(Some(frame))).await.is_err() {
-        return;
-    }
-    let drain = async { while let Some(Ok(_)) = socket.recv().await {} };
-    let _ = tokio::time::timeout(REFUSE_LINGER, drain).await;
+async fn refuse(socket: Socket, reason: &'static str) {
+    conn::refuse(socket, CLOSE_NORMAL, reason, REFUSE_LINGER).await;
 }
 
 /// One signed-in messenger connection.
