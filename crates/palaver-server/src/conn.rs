@@ -275,22 +275,26 @@ struct Conn {
 }
 
 /// Runs a connection to its end with the protocol `make` builds.
-pub async fn run(
+///
+/// The connection's state is built here, before the future, and moved into it once: every
+/// connection's task is about as large as that state (a value moved into an `async` block
+/// keeps its old slot too, so building it inside would make every task larger).
+pub fn run(
     socket: Socket,
     state: Arc<AppState>,
     make: impl FnOnce(Link) -> Box<dyn Protocol>,
-) {
+) -> impl Future<Output = ()> + Send {
     let settings = &state.settings;
     let outbox = Arc::new(Outbox::new(settings.limits.outbound_queue));
     let control = Arc::new(ConnControl::default());
-    let mut protocol = make(Link {
+    let protocol = make(Link {
         tx: outbox.clone(),
         control: control.clone(),
     });
     let now = Instant::now();
     let ping_every = Duration::from_secs(settings.ws.ping_interval_secs.max(1));
     let tick_every = protocol.tick_every();
-    let mut conn = Conn {
+    let conn = Conn {
         socket,
         outbox,
         control,
@@ -310,11 +314,14 @@ pub async fn run(
         expires_at: None,
         tick_due: false,
     };
-    protocol.open().await;
-    conn.serve(protocol.as_mut(), &state).await;
-    protocol.end().await;
-    drop(protocol);
-    conn.finish().await;
+    let mut parts = (conn, protocol);
+    async move {
+        let (conn, protocol) = &mut parts;
+        protocol.open().await;
+        conn.serve(protocol.as_mut(), &state).await;
+        protocol.end().await;
+        conn.finish().await;
+    }
 }
 
 impl Conn {
@@ -574,7 +581,7 @@ impl Conn {
     /// After the session: writes what is left (all of it when draining or when the client
     /// went away; only the frame in flight when closing at once), then the close frame if a
     /// reason was given, and lets the socket go.
-    async fn finish(mut self) {
+    async fn finish(&mut self) {
         self.outbox.close_into(&mut self.sending);
         if self.control.state.load(Ordering::Acquire) == CLOSING {
             // Finish the frame in flight, so the close frame starts at a boundary.

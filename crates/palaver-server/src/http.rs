@@ -216,10 +216,10 @@ pub async fn ws(
     };
     let state = st.clone();
     let tracker = st.tracker.clone();
-    configure(upgrade, &st.settings).on_upgrade(move |socket| async move {
+    configure(upgrade, &st.settings).on_upgrade(move |socket| {
         let st = state.clone();
         let make = move |link| Box::new(Session::new(st, link, verified)) as Box<dyn Protocol>;
-        tracker.track_future(conn::run(socket, state, make)).await;
+        tracker.track_future(conn::run(socket, state, make))
     })
 }
 

@@ -12,6 +12,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use std::io;
@@ -238,7 +239,14 @@ impl WsUpgrade {
                 inner: TokioIo::new(upgraded),
                 control: Vec::new(),
             };
-            let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+            // Wrapping the stream does no I/O and is ready at once; not awaiting it keeps its
+            // state out of every connection's task.
+            let Some(socket) =
+                WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).now_or_never()
+            else {
+                tracing::warn!("websocket setup did not complete at once; connection dropped");
+                return;
+            };
             callback(socket).await;
         });
         let accept = tungstenite::handshake::derive_accept_key(self.key.as_bytes());

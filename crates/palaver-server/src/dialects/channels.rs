@@ -51,7 +51,7 @@ async fn upgrade(
             let make =
                 move |link| Box::new(Channels::new(state, link, verified)) as Box<dyn Protocol>;
             let tracker = st.tracker.clone();
-            async move { tracker.track_future(conn::run(socket, st, make)).await }
+            tracker.track_future(conn::run(socket, st, make))
         })
         .into_response()
 }

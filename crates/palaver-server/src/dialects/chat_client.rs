@@ -50,7 +50,7 @@ async fn upgrade(State(st): State<Arc<AppState>>, ws: WsUpgrade) -> Response {
         .on_upgrade(move |socket| {
             let state = st.clone();
             let make = move |link| Box::new(ChatClient::new(state, link)) as Box<dyn Protocol>;
-            async move { tracker.track_future(conn::run(socket, st, make)).await }
+            tracker.track_future(conn::run(socket, st, make))
         })
         .into_response()
 }

@@ -78,7 +78,7 @@ async fn upgrade(
             let make =
                 move |link| Box::new(PathRooms::new(state, link, channel)) as Box<dyn Protocol>;
             let tracker = st.tracker.clone();
-            async move { tracker.track_future(conn::run(socket, st, make)).await }
+            tracker.track_future(conn::run(socket, st, make))
         })
         .into_response()
 }

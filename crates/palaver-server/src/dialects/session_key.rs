@@ -209,7 +209,7 @@ async fn upgrade(
             let state = st.clone();
             let make =
                 move |link| Box::new(SessionKey::new(state, link, grant)) as Box<dyn Protocol>;
-            async move { tracker.track_future(conn::run(socket, st, make)).await }
+            tracker.track_future(conn::run(socket, st, make))
         })
         .into_response()
 }

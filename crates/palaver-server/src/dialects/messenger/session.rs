@@ -12,6 +12,7 @@ use crate::hub::{ConnId, ConnInfo};
 use crate::ws::{Socket, WsUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::future::Either;
 use palaver_core::User;
 use palaver_proto::Dialect;
 use palaver_proto::messenger::http::{CLOSE_NO_AUTH_JWT, CLOSE_UNSPECIFIED};
@@ -46,20 +47,18 @@ pub async fn upgrade(
     let tracker = st.tracker.clone();
     crate::http::configure(ws, &st.settings)
         .on_upgrade(move |socket| {
-            let task = async move {
-                match signed_in {
-                    Err(reason) => refuse(socket, reason).await,
-                    Ok((verified, me)) => {
-                        let state = st.clone();
-                        let make = move |link| {
-                            Box::new(Session::new(state, link, verified, me, img_base))
-                                as Box<dyn Protocol>
-                        };
-                        conn::run(socket, st, make).await;
-                    }
+            let task = match signed_in {
+                Err(reason) => Either::Left(refuse(socket, reason)),
+                Ok((verified, me)) => {
+                    let state = st.clone();
+                    let make = move |link| {
+                        Box::new(Session::new(state, link, verified, me, img_base))
+                            as Box<dyn Protocol>
+                    };
+                    Either::Right(conn::run(socket, st, make))
                 }
             };
-            async move { tracker.track_future(task).await }
+            tracker.track_future(task)
         })
         .into_response()
 }
