@@ -18,10 +18,9 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// mimalloc in place of the system allocator: in profiles of sign-in storms and history reads
-/// glibc's malloc took 10–20 % of the server's CPU (arena locks, `malloc_consolidate`), and
-/// idle connections take 4.0 KiB each with mimalloc against 7.5 with glibc (docs/benchmarks.md,
-/// run 4). Without the `mimalloc` feature the system allocator is used (for heap profilers that
-/// hook malloc).
+/// glibc's malloc took 10–20 % of the server's CPU (arena locks, `malloc_consolidate`). It costs
+/// about 26 MiB more base RSS (docs/benchmarks.md, run 4b). Without the `mimalloc` feature the
+/// system allocator is used (for a small server, and for heap profilers that hook malloc).
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
