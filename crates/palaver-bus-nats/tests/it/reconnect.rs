@@ -130,9 +130,12 @@ async fn subscriptions_survive_a_server_restart() {
     b.set_interest(Topic::Conversation(ConversationId(1)), true);
     let delivered = |id: u64| sink.seen.lock().unwrap().contains(&id);
     let mut next = 1;
+    // Delivery is asynchronous: give each envelope a moment before looking for it (checking
+    // at once only passes when delivery happens to beat the check).
     eventually("b hears a", async || {
         next += 1;
         a.publish(envelope(next)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
         delivered(next)
     })
     .await;
