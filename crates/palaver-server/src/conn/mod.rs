@@ -8,18 +8,21 @@
 
 use crate::AppState;
 use crate::ws::{self, MAX_HEADER, OP_PING, OP_TEXT, Socket};
-use futures_util::task::AtomicWaker;
 use futures_util::{Stream, StreamExt};
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 use tungstenite::{Message, Utf8Bytes};
+
+mod outbox;
+
+use outbox::{CLOSING, OPEN};
+pub use outbox::{ConnControl, Outbox, PushError};
 
 pub const CLOSE_NORMAL: u16 = 1000;
 pub const CLOSE_GOING_AWAY: u16 = 1001;
@@ -30,170 +33,13 @@ pub const CLOSE_IDLE: u16 = 4000;
 pub const CLOSE_TOO_SLOW: u16 = 4008;
 
 /// Most frames in one vectored write (two slices each; Linux takes up to 1024).
-const MAX_FRAMES_PER_WRITE: usize = 256;
+pub(crate) const MAX_FRAMES_PER_WRITE: usize = 256;
 /// Most writes in one wake-up before the task lets others run.
 const MAX_WRITES_PER_POLL: usize = 8;
 /// How long a close frame may take to go out before the socket is just dropped.
 const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a connection that is closing gracefully may take to write what is queued.
 const DRAIN_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-
-const OPEN: u8 = 0;
-const DRAINING: u8 = 1;
-const CLOSING: u8 = 2;
-
-/// Lets anyone holding it ask the connection to close with a given code.
-#[derive(Default)]
-pub struct ConnControl {
-    /// OPEN, DRAINING (stop reading new calls, answer the one in flight, write everything
-    /// queued, then send the close frame) or CLOSING (send the close frame now).
-    state: AtomicU8,
-    reason: OnceLock<(u16, &'static str)>,
-    waker: AtomicWaker,
-}
-
-impl ConnControl {
-    /// Asks the connection to close at once; the first reason given wins.
-    pub fn close(&self, code: u16, reason: &'static str) {
-        let _ = self.reason.set((code, reason));
-        self.state.fetch_max(CLOSING, Ordering::AcqRel);
-        self.waker.wake();
-    }
-
-    /// Asks the connection to finish what it is doing, then close.
-    pub fn drain(&self, code: u16, reason: &'static str) {
-        let _ = self.reason.set((code, reason));
-        self.state.fetch_max(DRAINING, Ordering::AcqRel);
-        self.waker.wake();
-    }
-
-    fn poll_state(&self, cx: &mut Context<'_>) -> u8 {
-        self.waker.register(cx.waker());
-        self.state.load(Ordering::Acquire)
-    }
-}
-
-/// Why a frame was not queued.
-#[derive(Debug, PartialEq, Eq)]
-pub enum PushError {
-    /// The queue holds `limits.outbound_queue` frames: the client is not reading.
-    Full,
-    /// The connection has ended.
-    Closed,
-}
-
-/// A connection's queue of frames to send. Empty, it holds no buffer.
-pub struct Outbox {
-    state: Mutex<OutboxState>,
-    cap: usize,
-}
-
-#[derive(Default)]
-struct OutboxState {
-    frames: VecDeque<Utf8Bytes>,
-    waker: Option<Waker>,
-    closed: bool,
-}
-
-impl Outbox {
-    pub fn new(cap: usize) -> Self {
-        Self {
-            state: Mutex::new(OutboxState::default()),
-            cap: cap.max(1),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, OutboxState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Queues a frame unless `limits.outbound_queue` frames are waiting already.
-    pub fn push(&self, frame: Utf8Bytes) -> Result<(), PushError> {
-        self.push_inner(frame, true)
-    }
-
-    /// Queues a frame the connection produced itself (a reply, a greeting, a history page).
-    /// Those are bounded by what the client sent, and the connection stops reading while its
-    /// queue is full, so they are never refused for lack of room. Dropped once closed.
-    pub fn push_reply(&self, frame: Utf8Bytes) {
-        let _ = self.push_inner(frame, false);
-    }
-
-    fn push_inner(&self, frame: Utf8Bytes, bounded: bool) -> Result<(), PushError> {
-        let waker = {
-            let mut s = self.lock();
-            if s.closed {
-                return Err(PushError::Closed);
-            }
-            if bounded && s.frames.len() >= self.cap {
-                return Err(PushError::Full);
-            }
-            s.frames.push_back(frame);
-            s.waker.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
-        Ok(())
-    }
-
-    /// Moves queued frames into `out` (empty); when there are none, remembers `waker` and
-    /// returns false.
-    fn take(&self, out: &mut VecDeque<Utf8Bytes>, waker: &Waker) -> bool {
-        let mut s = self.lock();
-        if s.frames.is_empty() {
-            if !s.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
-                s.waker = Some(waker.clone());
-            }
-            return false;
-        }
-        if s.frames.len() <= MAX_FRAMES_PER_WRITE {
-            std::mem::swap(out, &mut s.frames);
-        } else {
-            out.extend(s.frames.drain(..MAX_FRAMES_PER_WRITE));
-        }
-        true
-    }
-
-    fn len(&self) -> usize {
-        self.lock().frames.len()
-    }
-
-    /// Refuses further frames and moves those queued to the end of `out`.
-    fn close_into(&self, out: &mut VecDeque<Utf8Bytes>) {
-        let mut s = self.lock();
-        s.closed = true;
-        out.extend(std::mem::take(&mut s.frames));
-    }
-
-    /// Refuses further frames; those queued can still be received.
-    pub fn close(&self) {
-        let waker = {
-            let mut s = self.lock();
-            s.closed = true;
-            s.waker.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-
-    /// Waits for the next frame; `None` once closed. For a task that passes frames on.
-    pub async fn recv(&self) -> Option<Utf8Bytes> {
-        poll_fn(|cx| {
-            let mut s = self.lock();
-            if let Some(frame) = s.frames.pop_front() {
-                return Poll::Ready(Some(frame));
-            }
-            if s.closed {
-                return Poll::Ready(None);
-            }
-            s.waker = Some(cx.waker().clone());
-            Poll::Pending
-        })
-        .await
-    }
-}
 
 /// What a protocol adapter does with a connection. The loop around it (bounded queue,
 /// coalesced writes, pings, idle and expiry timeouts, close codes) is shared by every protocol.
@@ -583,7 +429,7 @@ impl Conn {
     /// reason was given, and lets the socket go.
     async fn finish(&mut self) {
         self.outbox.close_into(&mut self.sending);
-        if self.control.state.load(Ordering::Acquire) == CLOSING {
+        if self.control.state() == CLOSING {
             // Finish the frame in flight, so the close frame starts at a boundary.
             if self.written == 0 {
                 self.sending.clear();
@@ -591,7 +437,7 @@ impl Conn {
                 self.sending.truncate(1);
             }
         }
-        let limit = if self.control.state.load(Ordering::Acquire) == CLOSING {
+        let limit = if self.control.state() == CLOSING {
             CLOSE_WRITE_TIMEOUT
         } else {
             DRAIN_WRITE_TIMEOUT
@@ -603,7 +449,7 @@ impl Conn {
         if !matches!(flushed, Ok(Ok(()))) {
             return;
         }
-        if let Some(&(code, reason)) = self.control.reason.get() {
+        if let Some(&(code, reason)) = self.control.reason() {
             let frame = ws::close_frame(code, reason);
             self.socket.get_mut().control.extend_from_slice(&frame);
             let _ =
