@@ -48,7 +48,7 @@ pub fn frame_header(opcode: u8, len: usize) -> ([u8; MAX_HEADER], usize) {
 }
 
 pub const OP_TEXT: u8 = 0x1;
-pub const OP_CLOSE: u8 = 0x8;
+const OP_CLOSE: u8 = 0x8;
 pub const OP_PING: u8 = 0x9;
 
 /// A whole close frame with `code` and `reason` (cut to the 123 bytes a control frame allows).

@@ -33,7 +33,7 @@ pub const CLOSE_IDLE: u16 = 4000;
 pub const CLOSE_TOO_SLOW: u16 = 4008;
 
 /// Most frames in one vectored write (two slices each; Linux takes up to 1024).
-pub(crate) const MAX_FRAMES_PER_WRITE: usize = 256;
+const MAX_FRAMES_PER_WRITE: usize = 256;
 /// Most writes in one wake-up before the task lets others run.
 const MAX_WRITES_PER_POLL: usize = 8;
 /// How long a close frame may take to go out before the socket is just dropped.
