@@ -18,7 +18,7 @@ mod ws;
 
 pub use conn::{CLOSE_GOING_AWAY, CLOSE_TOO_SLOW};
 pub use dialects::session_key::{IssuedKey, issue_session_key, revoke_session_key};
-pub use settings::Settings;
+pub use settings::{Settings, SqliteSettings};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

@@ -26,6 +26,8 @@ pub struct Settings {
     pub limits: Limits,
     pub ws: WsSettings,
     pub dialects: DialectsSettings,
+    /// The embedded store (`sqlite://` databases only).
+    pub sqlite: SqliteSettings,
     /// Seconds a graceful shutdown may take before remaining connections are dropped.
     pub shutdown_grace_secs: u64,
 }
@@ -90,6 +92,35 @@ pub struct WsSettings {
     /// Bytes of each connection's read buffer, allocated up front (a larger frame is read in
     /// several steps). Small keeps idle connections cheap.
     pub read_buffer_bytes: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SqliteSettings {
+    /// Every commit reaches the disk before it is acknowledged (`synchronous = FULL`); false
+    /// (`NORMAL`) may lose the last commits, never corrupt the file, on a power loss.
+    pub synchronous_full: bool,
+    /// Read-only connections serving reads at once.
+    pub read_connections: usize,
+    /// Most writes committed together in one transaction (group commit).
+    pub max_batch: usize,
+    /// Page size, in bytes, of a database Palaver creates (a power of two, 512 to 65536); an
+    /// existing database keeps its own. Smaller pages write less per message.
+    pub page_size: u32,
+    /// The write connection's page cache, in KiB.
+    pub writer_cache_kib: u32,
+}
+
+impl Default for SqliteSettings {
+    fn default() -> Self {
+        Self {
+            synchronous_full: true,
+            read_connections: 4,
+            max_batch: 256,
+            page_size: 1024,
+            writer_cache_kib: 32 * 1024,
+        }
+    }
 }
 
 /// Where each compatibility dialect listens besides `/compat/<name>` on the main listener.
@@ -166,6 +197,7 @@ impl Default for Settings {
             limits: Limits::default(),
             ws: WsSettings::default(),
             dialects: DialectsSettings::default(),
+            sqlite: SqliteSettings::default(),
             shutdown_grace_secs: 10,
         }
     }
@@ -215,7 +247,8 @@ impl Default for WsSettings {
 impl Settings {
     /// Checks values that deserialise fine but make no sense; the message names the key.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(&str, bool); 12] = [
+        let page = self.sqlite.page_size;
+        let checks: [(&str, bool); 15] = [
             (
                 "limits.max_frame_bytes",
                 self.limits.max_frame_bytes >= 1024,
@@ -233,6 +266,12 @@ impl Settings {
             ("auth.token_ttl_secs", self.auth.token_ttl_secs >= 60),
             ("auth.hash_concurrency", self.auth.hash_concurrency >= 1),
             ("presence_lease_secs", self.presence_lease_secs >= 3),
+            (
+                "sqlite.page_size",
+                page.is_power_of_two() && (512..=65536).contains(&page),
+            ),
+            ("sqlite.read_connections", self.sqlite.read_connections >= 1),
+            ("sqlite.max_batch", self.sqlite.max_batch >= 1),
             (
                 "dialects.chat_client_authorize_hook_timeout_ms",
                 self.dialects.chat_client_authorize_hook_timeout_ms >= 1,

@@ -136,6 +136,8 @@ pub(crate) fn open_writer(path: &Path, options: &SqliteOptions) -> Result<(Conne
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     stable_plans(&conn)?;
+    // Takes effect only on a database without tables yet, before it turns to WAL.
+    conn.execute_batch(&format!("PRAGMA page_size = {}", options.page_size))?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(
@@ -148,7 +150,8 @@ pub(crate) fn open_writer(path: &Path, options: &SqliteOptions) -> Result<(Conne
         "NORMAL"
     };
     conn.execute_batch(&format!(
-        "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;"
+        "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; PRAGMA cache_size = -{};",
+        options.writer_cache_kib
     ))?;
     migrate(&conn)?;
     let epoch = ensure_epoch(&conn)?;
@@ -321,6 +324,35 @@ mod tests {
             .get_status(StatementStatus::RePrepare);
         assert_eq!(compiled_again, 0);
         drop((reader, writer));
+        crate::remove_database_files(&path);
+    }
+
+    /// A new database gets the configured page size; an existing one keeps its own.
+    #[test]
+    fn page_size_applies_to_new_databases_only() {
+        let path = temp_path("pages");
+        let page_size = |conn: &Connection| -> u32 {
+            conn.query_row("PRAGMA page_size", [], |r| r.get(0))
+                .unwrap()
+        };
+        let small = SqliteOptions {
+            page_size: 2048,
+            ..SqliteOptions::default()
+        };
+        let (conn, _) = open_writer(&path, &small).unwrap();
+        assert_eq!(page_size(&conn), 2048);
+        drop(conn);
+        let large = SqliteOptions {
+            page_size: 8192,
+            ..SqliteOptions::default()
+        };
+        let (conn, _) = open_writer(&path, &large).unwrap();
+        assert_eq!(page_size(&conn), 2048, "the file keeps its page size");
+        let tables: i64 = conn
+            .query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))
+            .unwrap();
+        assert!(tables > 0, "the schema is there");
+        drop(conn);
         crate::remove_database_files(&path);
     }
 }

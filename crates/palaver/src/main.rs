@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use palaver_bus::{Bus, LocalBus};
 use palaver_bus_nats::NatsBus;
-use palaver_server::Settings;
+use palaver_server::{Settings, SqliteSettings};
 use palaver_store::Store;
 use palaver_store_postgres::{PgOptions, PgStore};
 use palaver_store_sqlite::{SqliteOptions, SqliteStore};
@@ -101,12 +101,19 @@ fn init_tracing() {
 }
 
 /// The store a database URL names: `sqlite://PATH` or `postgres://…`.
-pub(crate) async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
+pub(crate) async fn open_store(url: &str, sqlite: &SqliteSettings) -> Result<Arc<dyn Store>> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         if path.is_empty() {
             bail!("`database` needs a path: sqlite://PATH");
         }
-        let store = SqliteStore::open(&PathBuf::from(path), SqliteOptions::default())
+        let options = SqliteOptions {
+            synchronous_full: sqlite.synchronous_full,
+            read_connections: sqlite.read_connections,
+            max_batch: sqlite.max_batch,
+            page_size: sqlite.page_size,
+            writer_cache_kib: sqlite.writer_cache_kib,
+        };
+        let store = SqliteStore::open(&PathBuf::from(path), options)
             .with_context(|| format!("opening SQLite database {path}"))?;
         return Ok(Arc::new(store));
     }
@@ -135,7 +142,7 @@ async fn open_bus(url: Option<&str>, node: Option<&str>) -> Result<Arc<dyn Bus>>
 }
 
 async fn serve(settings: Settings) -> Result<()> {
-    let store = open_store(&settings.database).await?;
+    let store = open_store(&settings.database, &settings.sqlite).await?;
     let bus = open_bus(settings.bus.as_deref(), settings.node_name.as_deref()).await?;
     let listener = palaver_server::bind(settings.listen, settings.listen_backlog)
         .with_context(|| format!("binding {}", settings.listen))?;

@@ -4,7 +4,9 @@
 use crate::config::{self, ServeArgs};
 use anyhow::{Result, anyhow, bail};
 use clap::{Args, Subcommand};
+use palaver_store::Store;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Subcommand)]
 pub enum SessionCommand {
@@ -42,13 +44,14 @@ pub struct DatabaseArgs {
 }
 
 impl DatabaseArgs {
-    fn url(&self) -> Result<String> {
+    async fn open(&self) -> Result<Arc<dyn Store>> {
         let args = ServeArgs {
             database: self.database.clone(),
             config: self.config.clone(),
             ..ServeArgs::default()
         };
-        Ok(config::load(&args)?.database)
+        let settings = config::load(&args)?;
+        crate::open_store(&settings.database, &settings.sqlite).await
     }
 }
 
@@ -56,7 +59,7 @@ pub async fn run(command: SessionCommand) -> Result<()> {
     let now = now_ms();
     match command {
         SessionCommand::Create { user, room, db } => {
-            let store = crate::open_store(&db.url()?).await?;
+            let store = db.open().await?;
             let issued =
                 palaver_server::issue_session_key(store.as_ref(), &user, &room, false, now)
                     .await
@@ -70,7 +73,7 @@ pub async fn run(command: SessionCommand) -> Result<()> {
             Ok(())
         }
         SessionCommand::Revoke { key, db } => {
-            let store = crate::open_store(&db.url()?).await?;
+            let store = db.open().await?;
             let revoked = palaver_server::revoke_session_key(store.as_ref(), &key, now)
                 .await
                 .map_err(|e| anyhow!("cannot revoke the session key: {}", e.message))?;

@@ -79,6 +79,7 @@ async fn five_hundred_concurrent_appends_commit() {
         synchronous_full: false,
         read_connections: 2,
         max_batch: 64,
+        ..SqliteOptions::default()
     };
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path.0, options).unwrap());
     let alice = signup(store.as_ref(), "alice").await;
