@@ -72,6 +72,7 @@ pub(super) fn send_to(inner: &Inner, envelope: &Envelope, durable: bool) {
         };
         for conv in &to.conversations {
             if let Some(route) = inner.routes.get(conv) {
+                targets.reserve(route.members.len() + route.watchers.len());
                 targets.extend(route.members.iter().flat_map(conns_of));
                 targets.extend(route.watchers.iter().copied());
             }

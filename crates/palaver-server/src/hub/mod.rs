@@ -14,9 +14,15 @@ use palaver_core::presence::PresenceTracker;
 use palaver_core::{ConversationId, Event, EventBody, UserId};
 use palaver_proto::dialect::Dialect;
 use palaver_store::{Head, HistoryQuery, Store};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
+
+/// The hub's maps and sets. Their keys are ids the server assigned, not client input, and a
+/// message to a room of N looks up N users and N connections, so they hash with foldhash
+/// rather than SipHash.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
 mod anchor;
 mod fanout;

@@ -5,7 +5,6 @@
 
 use super::Hub;
 use palaver_core::{ConversationId, UserId};
-use std::collections::HashSet;
 use std::sync::Arc;
 
 impl Hub {
@@ -67,7 +66,7 @@ impl Hub {
                 let Some(entry) = g.users.get(&user) else {
                     continue; // gone meanwhile
                 };
-                let stored: HashSet<ConversationId> =
+                let stored: super::HashSet<ConversationId> =
                     heads.iter().map(|h| h.conversation).collect();
                 let joined = heads
                     .iter()
