@@ -116,7 +116,7 @@ impl Default for SqliteSettings {
         Self {
             synchronous_full: true,
             read_connections: 4,
-            max_batch: 256,
+            max_batch: 4096,
             page_size: 1024,
             writer_cache_kib: 32 * 1024,
         }

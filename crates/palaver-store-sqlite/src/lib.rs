@@ -35,7 +35,8 @@ pub struct SqliteOptions {
     pub synchronous_full: bool,
     /// How many read-only connections serve reads concurrently.
     pub read_connections: usize,
-    /// The most writes committed together in one transaction.
+    /// The most writes committed together in one transaction. A batch holds what queued
+    /// while the previous one committed, so the cap matters only under load.
     pub max_batch: usize,
     /// Page size of a database this store creates (512 to 65536, a power of two); an
     /// existing database keeps its own. A commit writes every page it changed whole to the
@@ -51,7 +52,7 @@ impl Default for SqliteOptions {
         Self {
             synchronous_full: true,
             read_connections: 4,
-            max_batch: 256,
+            max_batch: 4096,
             page_size: 1024,
             writer_cache_kib: 32 * 1024,
         }
