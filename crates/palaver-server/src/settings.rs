@@ -105,7 +105,8 @@ pub struct SqliteSettings {
     /// Most writes committed together in one transaction (group commit).
     pub max_batch: usize,
     /// Page size, in bytes, of a database Palaver creates (a power of two, 512 to 65536); an
-    /// existing database keeps its own. Smaller pages write less per message.
+    /// existing database keeps its own. Smaller pages write less per stored message and read
+    /// more per history page.
     pub page_size: u32,
     /// The write connection's page cache, in KiB.
     pub writer_cache_kib: u32,
@@ -117,7 +118,7 @@ impl Default for SqliteSettings {
             synchronous_full: true,
             read_connections: 4,
             max_batch: 4096,
-            page_size: 1024,
+            page_size: 4096,
             writer_cache_kib: 32 * 1024,
         }
     }

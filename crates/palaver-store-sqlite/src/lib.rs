@@ -40,8 +40,7 @@ pub struct SqliteOptions {
     pub max_batch: usize,
     /// Page size of a database this store creates (512 to 65536, a power of two); an
     /// existing database keeps its own. A commit writes every page it changed whole to the
-    /// WAL, and a message changes a leaf of each of the `events` indexes wherever its
-    /// conversation's newest entries are, so small pages mean less written per message.
+    /// WAL, so smaller pages write less per stored message and read more per history page.
     pub page_size: u32,
     /// The writer connection's page cache, in KiB.
     pub writer_cache_kib: u32,
@@ -53,7 +52,7 @@ impl Default for SqliteOptions {
             synchronous_full: true,
             read_connections: 4,
             max_batch: 4096,
-            page_size: 1024,
+            page_size: 4096,
             writer_cache_kib: 32 * 1024,
         }
     }
