@@ -106,14 +106,7 @@ pub(crate) async fn open_store(url: &str, sqlite: &SqliteSettings) -> Result<Arc
         if path.is_empty() {
             bail!("`database` needs a path: sqlite://PATH");
         }
-        let options = SqliteOptions {
-            synchronous_full: sqlite.synchronous_full,
-            read_connections: sqlite.read_connections,
-            max_batch: sqlite.max_batch,
-            page_size: sqlite.page_size,
-            writer_cache_kib: sqlite.writer_cache_kib,
-        };
-        let store = SqliteStore::open(&PathBuf::from(path), options)
+        let store = SqliteStore::open(&PathBuf::from(path), sqlite_options(sqlite))
             .with_context(|| format!("opening SQLite database {path}"))?;
         return Ok(Arc::new(store));
     }
@@ -124,6 +117,18 @@ pub(crate) async fn open_store(url: &str, sqlite: &SqliteSettings) -> Result<Arc
         return Ok(Arc::new(store));
     }
     bail!("unsupported database URL `{url}`: expected sqlite://PATH or postgres://…")
+}
+
+/// The `[sqlite]` settings as the store's options. The settings live in palaver-server, which
+/// names no backend, so both sides have defaults; a test keeps them equal.
+fn sqlite_options(sqlite: &SqliteSettings) -> SqliteOptions {
+    SqliteOptions {
+        synchronous_full: sqlite.synchronous_full,
+        read_connections: sqlite.read_connections,
+        max_batch: sqlite.max_batch,
+        page_size: sqlite.page_size,
+        writer_cache_kib: sqlite.writer_cache_kib,
+    }
 }
 
 /// The bus a URL names: none (this node alone) or `nats://…`.
@@ -174,4 +179,17 @@ async fn on_signal(shutdown: CancellationToken) {
         _ = int.recv() => {}
     }
     shutdown.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_settings_default_to_the_stores_defaults() {
+        assert_eq!(
+            format!("{:?}", sqlite_options(&SqliteSettings::default())),
+            format!("{:?}", SqliteOptions::default())
+        );
+    }
 }
