@@ -89,8 +89,8 @@ pub struct WsSettings {
     /// Browser origins (`https://chat.example.org`) besides the server's own that may open a
     /// WebSocket authenticated by the session cookie.
     pub allowed_origins: Vec<String>,
-    /// Bytes of each connection's read buffer, allocated up front (a larger frame is read in
-    /// several steps). Small keeps idle connections cheap.
+    /// Bytes read at a time while a frame is incomplete (once a frame's header is in, room
+    /// for the whole frame is made). Between frames, a connection holds no read buffer.
     pub read_buffer_bytes: usize,
 }
 

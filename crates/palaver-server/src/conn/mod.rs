@@ -7,8 +7,7 @@
 //! and the [`ConnControl`] (close now, or close after writing what is queued).
 
 use crate::AppState;
-use crate::ws::{self, MAX_HEADER, OP_PING, OP_TEXT, Socket};
-use futures_util::{Stream, StreamExt};
+use crate::ws::{self, Incoming, MAX_HEADER, OP_PING, OP_TEXT, ReadError, Socket};
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::io::{self, IoSlice};
@@ -17,7 +16,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::{Instant, Sleep};
-use tungstenite::{Message, Utf8Bytes};
+use tungstenite::Utf8Bytes;
 
 mod outbox;
 
@@ -26,7 +25,9 @@ pub use outbox::{ConnControl, Outbox, PushError};
 
 pub const CLOSE_NORMAL: u16 = 1000;
 pub const CLOSE_GOING_AWAY: u16 = 1001;
+pub const CLOSE_PROTOCOL: u16 = 1002;
 pub const CLOSE_UNSUPPORTED: u16 = 1003;
+pub const CLOSE_INVALID_DATA: u16 = 1007;
 pub const CLOSE_POLICY: u16 = 1008;
 pub const CLOSE_TOO_BIG: u16 = 1009;
 pub const CLOSE_IDLE: u16 = 4000;
@@ -87,7 +88,7 @@ enum Next {
     /// Text frames that arrived together.
     Texts(Vec<Utf8Bytes>),
     /// Anything else the reader gave: another message, an error, or the end (`None`).
-    Item(Option<Result<Message, tungstenite::Error>>),
+    Item(Option<Result<Incoming, ReadError>>),
     /// The protocol's own timer.
     Tick,
     /// Stop reading: a close was asked for, or writing failed.
@@ -103,7 +104,7 @@ struct Conn {
     sending: VecDeque<Utf8Bytes>,
     written: usize,
     /// A non-text item read after a burst of text frames, handled next.
-    leftover: Option<Option<Result<Message, tungstenite::Error>>>,
+    leftover: Option<Option<Result<Incoming, ReadError>>>,
     write_failed: bool,
     // Limits.
     cap: usize,
@@ -192,22 +193,31 @@ impl Conn {
                 Next::Item(item) => {
                     match item {
                         None => return,
-                        Some(Err(e)) => {
-                            if matches!(e, tungstenite::Error::Capacity(_)) {
-                                self.control.close(CLOSE_TOO_BIG, "message too big");
-                            } else {
-                                tracing::debug!(error = %e, "websocket read failed");
-                            }
+                        Some(Err(ReadError::TooBig)) => {
+                            self.control.close(CLOSE_TOO_BIG, "message too big");
                             return;
                         }
-                        Some(Ok(Message::Binary(_))) => {
+                        Some(Err(ReadError::Protocol(why))) => {
+                            self.control.close(CLOSE_PROTOCOL, why);
+                            return;
+                        }
+                        Some(Err(ReadError::Utf8)) => {
+                            self.control.close(CLOSE_INVALID_DATA, "text is not UTF-8");
+                            return;
+                        }
+                        Some(Err(ReadError::Io(e))) => {
+                            tracing::debug!(error = %e, "websocket read failed");
+                            return;
+                        }
+                        Some(Ok(Incoming::Binary(_))) => {
                             self.control
                                 .close(CLOSE_UNSUPPORTED, "binary frames are not supported");
                             return;
                         }
-                        // Pings are answered by tungstenite; a close is answered while we keep
-                        // reading until the stream ends.
-                        Some(Ok(_)) => {}
+                        // Pings are answered by the reader; after a close (answered too),
+                        // reading ends.
+                        Some(Ok(Incoming::Text(_) | Incoming::Ping | Incoming::Pong)) => {}
+                        Some(Ok(Incoming::Close)) => return,
                     }
                     Vec::new()
                 }
@@ -318,19 +328,19 @@ impl Conn {
     /// Reads what has arrived: a burst of text frames (up to `limits.max_burst` frames or
     /// 4 × `limits.max_frame_bytes`), or one other item.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Option<Next> {
-        let first = match Pin::new(&mut self.socket).poll_next(cx) {
+        let first = match self.socket.poll_message(cx) {
             Poll::Pending => return None,
             Poll::Ready(item) => item,
         };
         self.last_read = Instant::now();
-        let Some(Ok(Message::Text(text))) = first else {
+        let Some(Ok(Incoming::Text(text))) = first else {
             return Some(Next::Item(first));
         };
         let mut bytes = text.len();
         let mut texts = vec![text];
         while texts.len() < self.burst && bytes < self.burst_bytes {
-            match self.socket.poll_next_unpin(cx) {
-                Poll::Ready(Some(Ok(Message::Text(text)))) => {
+            match self.socket.poll_message(cx) {
+                Poll::Ready(Some(Ok(Incoming::Text(text)))) => {
                     bytes += text.len();
                     texts.push(text);
                 }
@@ -429,7 +439,9 @@ impl Conn {
     /// reason was given, and lets the socket go.
     async fn finish(&mut self) {
         self.outbox.close_into(&mut self.sending);
-        if self.control.state() == CLOSING {
+        // After the client's close (answered already), or ours, no new frame may start.
+        let closed = self.socket.peer_closed();
+        if self.control.state() == CLOSING || closed {
             // Finish the frame in flight, so the close frame starts at a boundary.
             if self.written == 0 {
                 self.sending.clear();
@@ -449,9 +461,10 @@ impl Conn {
         if !matches!(flushed, Ok(Ok(()))) {
             return;
         }
-        if let Some(&(code, reason)) = self.control.reason() {
-            let frame = ws::close_frame(code, reason);
-            self.socket.get_mut().control.extend_from_slice(&frame);
+        if let Some(&(code, reason)) = self.control.reason()
+            && !closed
+        {
+            self.socket.queue_close(code, reason);
             let _ =
                 tokio::time::timeout(CLOSE_WRITE_TIMEOUT, poll_fn(|cx| self.poll_flush(cx))).await;
         }
@@ -483,10 +496,7 @@ fn deadline_in(d: Option<Duration>) -> Option<Instant> {
 /// Opens, then closes with `code` and `reason` and waits up to `linger` for the client's
 /// close frame: a connection refused after the upgrade, as some seeds do.
 pub async fn refuse(mut socket: Socket, code: u16, reason: &'static str, linger: Duration) {
-    socket
-        .get_mut()
-        .control
-        .extend_from_slice(&ws::close_frame(code, reason));
+    socket.queue_close(code, reason);
     let flushed = poll_fn(|cx| socket.get_mut().poll_write_control(cx));
     if tokio::time::timeout(CLOSE_WRITE_TIMEOUT, flushed)
         .await

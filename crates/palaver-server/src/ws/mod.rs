@@ -1,29 +1,113 @@
 //! The WebSocket upgrade (RFC 6455 §4.2) and the socket a connection runs on.
 //!
-//! Reading frames (unmasking, fragments, UTF-8, size limits, control frames) is tungstenite's
-//! job. Writing text frames is ours: a server's frames are never masked, so a frame is a 2–10
-//! byte header and the payload, and the connection writes the frames queued for it straight
-//! from their shared payloads, many in one vectored write, with no write buffer kept while idle
-//! (tungstenite's grows to the largest burst and never shrinks). What tungstenite writes on
-//! its own (the replies to a ping or a close) lands in [`Io::control`], and the connection
-//! sends those bytes between its frames, never inside one.
+//! Both directions are ours, so that an idle connection holds no buffer. Writing: a server's
+//! frames are never masked, so a frame is a 2–10 byte header and the payload, and the
+//! connection writes the frames queued for it straight from their shared payloads, many in one
+//! vectored write. Reading (`read`): bytes are read into a buffer on the stack, and only an
+//! incomplete frame is kept on the heap. The reader's own replies (pongs, the close reply)
+//! land in [`Io::control`], and the connection sends those bytes between its frames, never
+//! inside one.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::FutureExt;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio_tungstenite::WebSocketStream;
-use tungstenite::protocol::{Role, WebSocketConfig};
 
-/// An upgraded connection, read through tungstenite.
-pub type Socket = WebSocketStream<Io>;
+#[cfg(test)]
+mod autobahn;
+pub mod read;
+
+use read::Reader;
+pub use read::{Incoming, ReadError};
+
+/// Bytes read at a time into the stack when no frame is incomplete.
+const STACK_READ: usize = 4096;
+
+/// An upgraded connection: the stream and the state of reading it.
+pub struct Socket {
+    io: Io,
+    reader: Reader,
+}
+
+impl Socket {
+    pub fn get_mut(&mut self) -> &mut Io {
+        &mut self.io
+    }
+
+    pub fn get_ref(&self) -> &Io {
+        &self.io
+    }
+
+    /// The client sent a close frame (and it was answered): no frame may follow ours.
+    pub fn peer_closed(&self) -> bool {
+        self.reader.done && self.reader.close_sent
+    }
+
+    /// Queues our close frame (sent by the connection with its control bytes); the client's
+    /// close is then not answered again.
+    pub fn queue_close(&mut self, code: u16, reason: &str) {
+        if !self.reader.close_sent {
+            self.reader.close_sent = true;
+            self.io
+                .control
+                .extend_from_slice(&close_frame(code, reason));
+        }
+    }
+
+    /// The next message or control frame; `None` once the client closed or went away.
+    pub fn poll_message(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Incoming, ReadError>>> {
+        loop {
+            match self.reader.next(&mut self.io.control) {
+                Ok(Some(m)) => return Poll::Ready(Some(Ok(m))),
+                Err(e) => return Poll::Ready(Some(Err(e))),
+                Ok(None) if self.reader.done => return Poll::Ready(None),
+                Ok(None) => {}
+            }
+            let read = if self.reader.is_empty() {
+                // Between frames: read on the stack, keep only what is not handled at once.
+                let mut stack = [MaybeUninit::<u8>::uninit(); STACK_READ];
+                let mut buf = ReadBuf::uninit(&mut stack);
+                let read = Pin::new(&mut self.io.inner).poll_read(cx, &mut buf);
+                if matches!(read, Poll::Ready(Ok(()))) {
+                    self.reader.push(buf.filled());
+                }
+                read.map_ok(|()| buf.filled().len())
+            } else {
+                let mut buf = ReadBuf::new(self.reader.spare());
+                let read = Pin::new(&mut self.io.inner).poll_read(cx, &mut buf);
+                let n = buf.filled().len();
+                self.reader.filled(n);
+                read.map_ok(|()| n)
+            };
+            match std::task::ready!(read) {
+                Ok(0) => {
+                    self.reader.done = true;
+                    return Poll::Ready(None);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.reader.done = true;
+                    return Poll::Ready(Some(Err(ReadError::Io(e))));
+                }
+            }
+        }
+    }
+
+    /// The next message or control frame (see `poll_message`).
+    pub async fn next(&mut self) -> Option<Result<Incoming, ReadError>> {
+        std::future::poll_fn(|cx| self.poll_message(cx)).await
+    }
+}
 
 /// Longest header of a server frame: 2 bytes, then a 64-bit length.
 pub const MAX_HEADER: usize = 10;
@@ -47,9 +131,7 @@ pub fn frame_header(opcode: u8, len: usize) -> ([u8; MAX_HEADER], usize) {
     }
 }
 
-pub const OP_TEXT: u8 = 0x1;
-const OP_CLOSE: u8 = 0x8;
-pub const OP_PING: u8 = 0x9;
+pub use read::{OP_CLOSE, OP_PING, OP_TEXT};
 
 /// A whole close frame with `code` and `reason` (cut to the 123 bytes a control frame allows).
 pub fn close_frame(code: u16, reason: &str) -> Vec<u8> {
@@ -66,8 +148,8 @@ pub fn close_frame(code: u16, reason: &str) -> Vec<u8> {
     out
 }
 
-/// The upgraded stream. Reads go to the socket; tungstenite's own writes are kept in `control`
-/// for the connection to send at a frame boundary.
+/// The upgraded stream, and the control frames (pings, pongs, closes) waiting to be sent at
+/// the next frame boundary.
 pub struct Io {
     inner: TokioIo<Upgraded>,
     pub control: Vec<u8>,
@@ -99,41 +181,12 @@ impl Io {
     }
 }
 
-impl AsyncRead for Io {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Io {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.control.extend_from_slice(buf);
-        Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        // The connection sends `control` itself, at the next frame boundary.
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-}
-
 /// A checked WebSocket upgrade request (the `WebSocketUpgrade` of axum, with our own socket).
 pub struct WsUpgrade {
     key: HeaderValue,
     on_upgrade: OnUpgrade,
-    config: WebSocketConfig,
+    max_message: usize,
+    read_chunk: usize,
 }
 
 /// Why an upgrade request was refused (the status and text axum's extractor uses).
@@ -197,8 +250,8 @@ impl<S: Send + Sync> FromRequestParts<S> for WsUpgrade {
         Ok(Self {
             key,
             on_upgrade,
-            // tungstenite writes only pongs and close replies here, straight through.
-            config: WebSocketConfig::default().write_buffer_size(0),
+            max_message: 64 << 20,
+            read_chunk: 1024,
         })
     }
 }
@@ -206,16 +259,13 @@ impl<S: Send + Sync> FromRequestParts<S> for WsUpgrade {
 impl WsUpgrade {
     /// Messages (and frames) larger than `bytes` are refused by the reader (1009).
     pub fn max_message_size(mut self, bytes: usize) -> Self {
-        self.config = self
-            .config
-            .max_message_size(Some(bytes))
-            .max_frame_size(Some(bytes));
+        self.max_message = bytes;
         self
     }
 
-    /// The reader's buffer, allocated per connection.
+    /// Bytes read at a time while a frame is incomplete.
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
-        self.config = self.config.read_buffer_size(bytes);
+        self.read_chunk = bytes;
         self
     }
 
@@ -225,7 +275,7 @@ impl WsUpgrade {
         C: FnOnce(Socket) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let config = self.config;
+        let reader = Reader::new(self.max_message, self.read_chunk);
         let on_upgrade = self.on_upgrade;
         tokio::spawn(async move {
             let upgraded = match on_upgrade.await {
@@ -235,17 +285,12 @@ impl WsUpgrade {
                     return;
                 }
             };
-            let io = Io {
-                inner: TokioIo::new(upgraded),
-                control: Vec::new(),
-            };
-            // Wrapping the stream does no I/O and is ready at once; not awaiting it keeps its
-            // state out of every connection's task.
-            let Some(socket) =
-                WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).now_or_never()
-            else {
-                tracing::warn!("websocket setup did not complete at once; connection dropped");
-                return;
+            let socket = Socket {
+                io: Io {
+                    inner: TokioIo::new(upgraded),
+                    control: Vec::new(),
+                },
+                reader,
             };
             callback(socket).await;
         });
