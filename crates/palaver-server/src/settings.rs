@@ -110,6 +110,9 @@ pub struct SqliteSettings {
     pub page_size: u32,
     /// The write connection's page cache, in KiB.
     pub writer_cache_kib: u32,
+    /// WAL pages after which a commit also copies them into the database file (a
+    /// checkpoint, inside that commit): the occasional slow acknowledgement.
+    pub checkpoint_pages: u32,
 }
 
 impl Default for SqliteSettings {
@@ -120,6 +123,7 @@ impl Default for SqliteSettings {
             max_batch: 4096,
             page_size: 4096,
             writer_cache_kib: 32 * 1024,
+            checkpoint_pages: 1000,
         }
     }
 }
@@ -249,7 +253,7 @@ impl Settings {
     /// Checks values that deserialise fine but make no sense; the message names the key.
     pub fn validate(&self) -> Result<(), String> {
         let page = self.sqlite.page_size;
-        let checks: [(&str, bool); 15] = [
+        let checks: [(&str, bool); 16] = [
             (
                 "limits.max_frame_bytes",
                 self.limits.max_frame_bytes >= 1024,
@@ -273,6 +277,7 @@ impl Settings {
             ),
             ("sqlite.read_connections", self.sqlite.read_connections >= 1),
             ("sqlite.max_batch", self.sqlite.max_batch >= 1),
+            ("sqlite.checkpoint_pages", self.sqlite.checkpoint_pages >= 1),
             (
                 "dialects.chat_client_authorize_hook_timeout_ms",
                 self.dialects.chat_client_authorize_hook_timeout_ms >= 1,

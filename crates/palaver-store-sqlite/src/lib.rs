@@ -44,6 +44,10 @@ pub struct SqliteOptions {
     pub page_size: u32,
     /// The writer connection's page cache, in KiB.
     pub writer_cache_kib: u32,
+    /// WAL pages after which a commit also checkpoints (`wal_autocheckpoint`; SQLite's
+    /// default is 1000). The checkpoint runs inside that commit, so it sets how long the
+    /// occasional slow acknowledgement takes.
+    pub checkpoint_pages: u32,
 }
 
 impl Default for SqliteOptions {
@@ -54,6 +58,7 @@ impl Default for SqliteOptions {
             max_batch: 4096,
             page_size: 4096,
             writer_cache_kib: 32 * 1024,
+            checkpoint_pages: 1000,
         }
     }
 }

@@ -150,8 +150,10 @@ pub(crate) fn open_writer(path: &Path, options: &SqliteOptions) -> Result<(Conne
         "NORMAL"
     };
     conn.execute_batch(&format!(
-        "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; PRAGMA cache_size = -{};",
-        options.writer_cache_kib
+        "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; PRAGMA cache_size = -{}; \
+         PRAGMA wal_autocheckpoint = {};",
+        options.writer_cache_kib,
+        options.checkpoint_pages.max(1)
     ))?;
     migrate(&conn)?;
     let epoch = ensure_epoch(&conn)?;
@@ -352,6 +354,22 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))
             .unwrap();
         assert!(tables > 0, "the schema is there");
+        drop(conn);
+        crate::remove_database_files(&path);
+    }
+
+    #[test]
+    fn the_writer_checkpoints_after_the_configured_pages() {
+        let path = temp_path("checkpoint");
+        let options = SqliteOptions {
+            checkpoint_pages: 250,
+            ..SqliteOptions::default()
+        };
+        let (conn, _) = open_writer(&path, &options).unwrap();
+        let pages: u32 = conn
+            .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(pages, 250);
         drop(conn);
         crate::remove_database_files(&path);
     }

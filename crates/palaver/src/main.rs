@@ -128,6 +128,7 @@ fn sqlite_options(sqlite: &SqliteSettings) -> SqliteOptions {
         max_batch: sqlite.max_batch,
         page_size: sqlite.page_size,
         writer_cache_kib: sqlite.writer_cache_kib,
+        checkpoint_pages: sqlite.checkpoint_pages,
     }
 }
 
