@@ -63,21 +63,25 @@ pub(super) fn send_to(inner: &Inner, envelope: &Envelope, durable: bool) {
     if to.everyone {
         targets.extend(inner.conns.keys().copied());
     } else {
-        let users = &inner.users;
-        let conns_of = |u: &UserId| {
-            users
-                .get(u)
-                .into_iter()
-                .flat_map(|e| e.conns.iter().copied())
+        // Plain loops copying each user's slice: a `flat_map` here was pushed element by
+        // element (5 % of a fan-out profile).
+        let add_conns_of = |targets: &mut Vec<ConnId>, u: &UserId| {
+            if let Some(entry) = inner.users.get(u) {
+                targets.extend_from_slice(&entry.conns);
+            }
         };
         for conv in &to.conversations {
             if let Some(route) = inner.routes.get(conv) {
                 targets.reserve(route.members.len() + route.watchers.len());
-                targets.extend(route.members.iter().flat_map(conns_of));
-                targets.extend(route.watchers.iter().copied());
+                for u in &route.members {
+                    add_conns_of(&mut targets, u);
+                }
+                targets.extend_from_slice(&route.watchers);
             }
         }
-        targets.extend(to.users.iter().flat_map(conns_of));
+        for u in &to.users {
+            add_conns_of(&mut targets, u);
+        }
         if to.conversations.len() + to.users.len() > 1 {
             targets.sort_unstable();
             targets.dedup();
