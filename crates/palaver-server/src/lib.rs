@@ -196,7 +196,7 @@ pub async fn serve(
             .with_state(state.clone());
         let stop = shutdown.clone();
         tracker.spawn(async move {
-            let served = axum::serve(tcp.tap_io(nodelay), router)
+            let served = axum::serve(tcp.tap_io(nodelay), router.into_make_service())
                 .with_graceful_shutdown(stop.cancelled_owned())
                 .await;
             if let Err(e) = served {
@@ -222,7 +222,10 @@ pub async fn serve(
         drain_hub.drain_all(CLOSE_GOING_AWAY, "service restart, reconnect");
     };
     let listener = listener.tap_io(nodelay);
-    axum::serve(listener, app)
+    // `into_make_service`: serving a `Router` itself rebuilds every route for each connection
+    // (`with_state`), a few percent of a sign-in storm; the routes here have their state
+    // already, and each connection makes one or few requests.
+    axum::serve(listener, app.into_make_service())
         .with_graceful_shutdown(graceful)
         .await?;
     tracker.close();
