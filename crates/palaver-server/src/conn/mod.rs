@@ -7,7 +7,7 @@
 //! and the [`ConnControl`] (close now, or close after writing what is queued).
 
 use crate::AppState;
-use crate::ws::{self, Incoming, MAX_HEADER, OP_PING, OP_TEXT, ReadError, Socket};
+use crate::ws::{Frame, Incoming, OP_PING, ReadError, Socket};
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::io::{self, IoSlice};
@@ -33,7 +33,7 @@ pub const CLOSE_TOO_BIG: u16 = 1009;
 pub const CLOSE_IDLE: u16 = 4000;
 pub const CLOSE_TOO_SLOW: u16 = 4008;
 
-/// Most frames in one vectored write (two slices each; Linux takes up to 1024).
+/// Most frames in one vectored write (a slice each; Linux takes up to 1024).
 const MAX_FRAMES_PER_WRITE: usize = 256;
 /// Most writes in one wake-up before the task lets others run.
 const MAX_WRITES_PER_POLL: usize = 8;
@@ -101,7 +101,7 @@ struct Conn {
     outbox: Arc<Outbox>,
     control: Arc<ConnControl>,
     /// Frames taken from the outbox and being written; `written` bytes of the first are out.
-    sending: VecDeque<Utf8Bytes>,
+    sending: VecDeque<Frame>,
     written: usize,
     /// A non-text item read after a burst of text frames, handled next.
     leftover: Option<Option<Result<Incoming, ReadError>>>,
@@ -223,7 +223,7 @@ impl Conn {
                 }
             };
             for reply in replies {
-                self.outbox.push_reply(Utf8Bytes::from(reply));
+                self.outbox.push_reply(Frame::from(reply));
             }
             let next = self.next_deadline();
             if next < timer.deadline() {
@@ -381,39 +381,30 @@ impl Conn {
 
     /// One vectored write of the frames in `sending`, from `written` bytes into the first.
     fn write_frames(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        // Headers and slices live on the stack, sized for the batch: most wake-ups carry a
-        // frame or two, and zeroing room for the largest batch each time costs more than the
-        // write.
+        // The slices live on the stack, sized for the batch: most wake-ups carry a frame or
+        // two, and zeroing room for the largest batch each time costs more than the write.
         if self.sending.len() <= 4 {
-            self.write_frames_with::<4, 8>(cx)
+            self.write_frames_with::<4>(cx)
         } else {
-            self.write_frames_with::<MAX_FRAMES_PER_WRITE, { 2 * MAX_FRAMES_PER_WRITE }>(cx)
+            self.write_frames_with::<MAX_FRAMES_PER_WRITE>(cx)
         }
     }
 
-    /// `write_frames` for up to `N` frames (`S` = 2 × `N` slices).
-    fn write_frames_with<const N: usize, const S: usize>(
+    /// `write_frames` for up to `N` frames, one slice each (every frame carries its header).
+    fn write_frames_with<const N: usize>(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<usize>> {
-        let count = self.sending.len().min(N);
-        let mut headers = [([0u8; MAX_HEADER], 0usize); N];
-        for (h, frame) in headers.iter_mut().zip(self.sending.iter()) {
-            *h = ws::frame_header(OP_TEXT, frame.len());
-        }
-        let mut slices = [IoSlice::new(&[]); S];
+        let mut slices = [IoSlice::new(&[]); N];
         let mut used = 0;
-        let mut skip = self.written;
-        for ((h, len), frame) in headers[..count].iter().zip(self.sending.iter()) {
-            for part in [&h[..*len], frame.as_bytes()] {
-                if skip >= part.len() {
-                    skip -= part.len();
-                    continue;
-                }
-                slices[used] = IoSlice::new(&part[skip..]);
-                skip = 0;
-                used += 1;
-            }
+        for (slot, frame) in slices.iter_mut().zip(self.sending.iter()) {
+            let bytes = frame.wire();
+            *slot = IoSlice::new(if used == 0 {
+                &bytes[self.written..]
+            } else {
+                bytes
+            });
+            used += 1;
         }
         self.socket
             .get_mut()
@@ -424,7 +415,7 @@ impl Conn {
     fn advance(&mut self, n: usize) {
         let mut done = self.written + n;
         while let Some(frame) = self.sending.front() {
-            let size = ws::frame_header(OP_TEXT, frame.len()).1 + frame.len();
+            let size = frame.wire().len();
             if done < size {
                 break;
             }

@@ -2,13 +2,13 @@
 //! requests ([`ConnControl`]). Both wake the connection's task.
 
 use super::MAX_FRAMES_PER_WRITE;
+use crate::ws::Frame;
 use futures_util::task::AtomicWaker;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::task::{Poll, Waker};
-use tungstenite::Utf8Bytes;
 
 pub(super) const OPEN: u8 = 0;
 const DRAINING: u8 = 1;
@@ -72,7 +72,7 @@ pub struct Outbox {
 
 #[derive(Default)]
 struct OutboxState {
-    frames: VecDeque<Utf8Bytes>,
+    frames: VecDeque<Frame>,
     waker: Option<Waker>,
     closed: bool,
 }
@@ -90,18 +90,18 @@ impl Outbox {
     }
 
     /// Queues a frame unless `limits.outbound_queue` frames are waiting already.
-    pub fn push(&self, frame: Utf8Bytes) -> Result<(), PushError> {
+    pub fn push(&self, frame: Frame) -> Result<(), PushError> {
         self.push_inner(frame, true)
     }
 
     /// Queues a frame the connection produced itself (a reply, a greeting, a history page).
     /// Those are bounded by what the client sent, and the connection stops reading while its
     /// queue is full, so they are never refused for lack of room. Dropped once closed.
-    pub fn push_reply(&self, frame: Utf8Bytes) {
+    pub fn push_reply(&self, frame: Frame) {
         let _ = self.push_inner(frame, false);
     }
 
-    fn push_inner(&self, frame: Utf8Bytes, bounded: bool) -> Result<(), PushError> {
+    fn push_inner(&self, frame: Frame, bounded: bool) -> Result<(), PushError> {
         let waker = {
             let mut s = self.lock();
             if s.closed {
@@ -121,7 +121,7 @@ impl Outbox {
 
     /// Moves queued frames into `out` (empty); when there are none, remembers `waker` and
     /// returns false.
-    pub(super) fn take(&self, out: &mut VecDeque<Utf8Bytes>, waker: &Waker) -> bool {
+    pub(super) fn take(&self, out: &mut VecDeque<Frame>, waker: &Waker) -> bool {
         let mut s = self.lock();
         if s.frames.is_empty() {
             if !s.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
@@ -142,7 +142,7 @@ impl Outbox {
     }
 
     /// Refuses further frames and moves those queued to the end of `out`.
-    pub(super) fn close_into(&self, out: &mut VecDeque<Utf8Bytes>) {
+    pub(super) fn close_into(&self, out: &mut VecDeque<Frame>) {
         let mut s = self.lock();
         s.closed = true;
         out.extend(std::mem::take(&mut s.frames));
@@ -161,7 +161,7 @@ impl Outbox {
     }
 
     /// Waits for the next frame; `None` once closed. For a task that passes frames on.
-    pub async fn recv(&self) -> Option<Utf8Bytes> {
+    pub async fn recv(&self) -> Option<Frame> {
         poll_fn(|cx| {
             let mut s = self.lock();
             if let Some(frame) = s.frames.pop_front() {

@@ -10,6 +10,7 @@ use crate::AppState;
 use crate::conn::{self, CLOSE_POLICY, Link, Protocol};
 use crate::hub::{ConnId, ConnInfo};
 use crate::service::Outgoing;
+use crate::ws::Frame;
 use crate::ws::WsUpgrade;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -237,7 +238,7 @@ impl Protocol for PathRooms {
     async fn open(&mut self) {
         match self.open_channel().await {
             Ok(()) => {
-                let frame = Utf8Bytes::from(wire::connection_frame(&self.channel));
+                let frame = Frame::from(wire::connection_frame(&self.channel));
                 self.link.tx.push_reply(frame);
             }
             Err(e) => {

@@ -11,6 +11,7 @@ use crate::conn::{
     self, CLOSE_NORMAL, CLOSE_POLICY, CLOSE_TOO_SLOW, Link, Outbox, Protocol, PushError,
 };
 use crate::hub::{ConnId, ConnInfo};
+use crate::ws::Frame;
 use crate::ws::WsUpgrade;
 use axum::Router;
 use axum::body::Bytes;
@@ -28,7 +29,6 @@ use rand::RngCore;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use tungstenite::Utf8Bytes;
 
 /// The routes this dialect serves under `mount`: any path on its own listener, the prefix and
 /// everything below it on the main one.
@@ -284,7 +284,7 @@ impl SessionKey {
         let frames = std::iter::once(wire::AUTHENTICATED.to_owned())
             .chain(history.iter().map(wire::encode_message));
         for frame in frames {
-            self.link.tx.push_reply(Utf8Bytes::from(frame));
+            self.link.tx.push_reply(Frame::from(frame));
         }
         self.live = Some(live.clone());
         st.tracker.spawn(forward(live, self.link.clone(), boundary));
@@ -300,7 +300,7 @@ async fn forward(live: Arc<Outbox>, link: Link, boundary: i64) {
     let mut spliced = boundary == 0;
     while let Some(frame) = live.recv().await {
         if !spliced {
-            match wire::message_id(frame.as_str()) {
+            match frame.payload().and_then(wire::message_id) {
                 Some(id) if id <= boundary => continue,
                 _ => spliced = true,
             }
@@ -463,8 +463,8 @@ async fn admin_revoke(
 mod tests {
     use super::*;
 
-    fn frame(id: i64) -> Utf8Bytes {
-        Utf8Bytes::from(format!(
+    fn frame(id: i64) -> Frame {
+        Frame::from(format!(
             r#"{{"time":"2026-01-01T00:00:00.000Z","user":"a","message":"m{id}","id":{id}}}"#
         ))
     }
@@ -484,7 +484,7 @@ mod tests {
         link.tx.close();
         let mut got = Vec::new();
         while let Some(f) = link.tx.recv().await {
-            got.push(wire::message_id(f.as_str()).unwrap());
+            got.push(f.payload().and_then(wire::message_id).unwrap());
         }
         assert_eq!(got, [6, 7]);
     }

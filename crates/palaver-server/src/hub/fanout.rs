@@ -3,17 +3,17 @@
 
 use super::{Conn, ConnId, Inner};
 use crate::conn::{CLOSE_TOO_SLOW, PushError};
+use crate::ws::Frame;
 use palaver_bus::Envelope;
 use palaver_core::{Event, UserId};
 use palaver_proto::dialect::{self, Dialect, EventContext, Recipient};
-use tungstenite::Utf8Bytes;
 
 /// An event's frames, encoded at most once per dialect (or per recipient for the dialects
 /// whose frames name the recipient).
 struct Frames<'a> {
     event: &'a Event,
     ctx: EventContext<'a>,
-    cache: [Option<Option<Utf8Bytes>>; Dialect::COUNT],
+    cache: [Option<Option<Frame>>; Dialect::COUNT],
 }
 
 impl<'a> Frames<'a> {
@@ -25,14 +25,14 @@ impl<'a> Frames<'a> {
         }
     }
 
-    fn for_conn(&mut self, conn: &Conn) -> Option<Utf8Bytes> {
+    fn for_conn(&mut self, conn: &Conn) -> Option<Frame> {
         let to = Recipient {
             user: conn.user,
             handle: &conn.handle,
             scope: conn.scope,
         };
         let (event, ctx) = (self.event, &self.ctx);
-        let encode = || dialect::encode_event(conn.dialect, event, ctx, &to).map(Utf8Bytes::from);
+        let encode = || dialect::encode_event(conn.dialect, event, ctx, &to).map(Frame::from);
         if conn.dialect.per_recipient() {
             return encode();
         }

@@ -112,6 +112,44 @@ impl Socket {
 /// Longest header of a server frame: 2 bytes, then a 64-bit length.
 pub const MAX_HEADER: usize = 10;
 
+/// A whole server text frame, header and payload, as it goes on the wire. A server's frames
+/// are never masked, so the bytes are the same for every recipient: an event is framed once,
+/// shared by every connection it goes to (a clone shares the bytes), and written as one slice.
+#[derive(Clone, Debug)]
+pub struct Frame(bytes::Bytes);
+
+impl Frame {
+    /// The text frame carrying `text`.
+    pub fn text(text: &str) -> Self {
+        let (h, n) = frame_header(OP_TEXT, text.len());
+        let mut bytes = Vec::with_capacity(n + text.len());
+        bytes.extend_from_slice(&h[..n]);
+        bytes.extend_from_slice(text.as_bytes());
+        Self(bytes.into())
+    }
+
+    /// The frame's bytes, header first.
+    pub fn wire(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The text it carries (`Frame::text` is its only constructor, so it is UTF-8).
+    pub fn payload(&self) -> Option<&str> {
+        let header = match self.0.get(1) {
+            Some(126) => 4,
+            Some(127) => 10,
+            _ => 2,
+        };
+        std::str::from_utf8(self.0.get(header..)?).ok()
+    }
+}
+
+impl From<String> for Frame {
+    fn from(text: String) -> Self {
+        Self::text(&text)
+    }
+}
+
 /// The header of an unmasked, final frame with `opcode` and a payload of `len` bytes; returns
 /// the buffer and how much of it is the header.
 pub fn frame_header(opcode: u8, len: usize) -> ([u8; MAX_HEADER], usize) {
@@ -316,6 +354,18 @@ mod tests {
         assert_eq!(h[..n], [0x81, 126, 0, 126]);
         let (h, n) = frame_header(OP_TEXT, 65_536);
         assert_eq!(h[..n], [0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]);
+    }
+
+    #[test]
+    fn frames_carry_their_header_and_give_back_their_text() {
+        for len in [0, 125, 126, 65_535, 65_536] {
+            let text = "é".repeat(len / 2) + &"x".repeat(len % 2);
+            let frame = Frame::text(&text);
+            let (h, n) = frame_header(OP_TEXT, text.len());
+            assert_eq!(frame.wire()[..n], h[..n]);
+            assert_eq!(frame.wire().len(), n + text.len());
+            assert_eq!(frame.payload(), Some(text.as_str()));
+        }
     }
 
     #[test]
