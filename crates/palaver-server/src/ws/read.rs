@@ -44,11 +44,11 @@ pub const OP_PONG: u8 = 0xA;
 /// The state of one connection's reading.
 #[derive(Debug)]
 pub struct Reader {
-    /// Bytes read and not handled yet, from `start`. Empty (no allocation) between frames.
+    /// Bytes read and not handled yet are `buf[start..end]`; `buf` past `end` is room already
+    /// zeroed for the next read. Empty (no allocation) between frames.
     buf: Vec<u8>,
     start: usize,
-    /// Where the read into `spare` began.
-    filling: usize,
+    end: usize,
     /// The data frames of a message not finished yet, unmasked, and its opcode.
     message: Vec<u8>,
     message_op: Option<u8>,
@@ -70,7 +70,7 @@ impl Reader {
         Self {
             buf: Vec::new(),
             start: 0,
-            filling: 0,
+            end: 0,
             message: Vec::new(),
             message_op: None,
             utf8_checked: 0,
@@ -83,31 +83,36 @@ impl Reader {
 
     /// True when no bytes are held (between frames).
     pub fn is_empty(&self) -> bool {
-        self.start == self.buf.len()
+        self.start == self.end
     }
 
     /// Room to read the rest of an incomplete frame into: at least `chunk` bytes (the whole
     /// frame, once its header is in), with handled bytes dropped first. `filled` must follow.
+    /// Each byte of room is zeroed once, not on every read (a client sending a large frame a
+    /// byte at a time costs one small read each, not a large `memset` each).
     pub fn spare(&mut self) -> &mut [u8] {
         if self.start > 0 {
-            self.buf.drain(..self.start);
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
         }
-        let len = self.buf.len();
-        let room = (self.buf.capacity() - len).max(self.chunk);
-        self.buf.resize(len + room, 0);
-        self.filling = len;
-        &mut self.buf[len..]
+        if self.buf.len() - self.end < self.chunk {
+            let len = self.buf.capacity().max(self.end + self.chunk);
+            self.buf.resize(len, 0);
+        }
+        &mut self.buf[self.end..]
     }
 
     /// The read into `spare` gave `n` bytes.
     pub fn filled(&mut self, n: usize) {
-        self.buf.truncate(self.filling + n);
+        self.end += n;
     }
 
     /// Takes bytes read elsewhere.
     pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.truncate(self.end);
         self.buf.extend_from_slice(bytes);
+        self.end = self.buf.len();
     }
 
     /// Handles the next complete frame held, if any. A frame that ends a message (or a
@@ -128,13 +133,14 @@ impl Reader {
             // Everything read was handled (or nothing more will be): keep no buffer.
             self.buf = Vec::new();
             self.start = 0;
+            self.end = 0;
         }
         result
     }
 
     fn parse(&mut self, replies: &mut Vec<u8>) -> Result<Option<Incoming>, ReadError> {
         loop {
-            let Some(head) = Header::parse(&self.buf[self.start..])? else {
+            let Some(head) = Header::parse(&self.buf[self.start..self.end])? else {
                 return Ok(None);
             };
             let control = head.opcode >= OP_CLOSE;
@@ -146,10 +152,10 @@ impl Reader {
             }
             let len = head.len as usize;
             let end = head.size + len;
-            let have = self.buf.len() - self.start;
-            if have < end {
+            if self.end - self.start < end {
                 // Make room for the whole frame once, not chunk by chunk.
-                self.buf.reserve(end - have);
+                let need = self.start + end;
+                self.buf.reserve(need.saturating_sub(self.buf.len()));
                 return Ok(None);
             }
             let at = self.start;
@@ -423,6 +429,33 @@ mod tests {
                 vec![text("héllo wörld"), text("second")],
                 "cut at {cut}"
             );
+        }
+    }
+
+    #[test]
+    fn reads_into_spare_room_in_small_pieces() {
+        let bytes = [frame(0x81, &[b'a'; 3000]), frame(0x81, b"next")].concat();
+        for piece in [1, 7, 1000, 5000] {
+            let mut r = Reader::new(1 << 20, 256);
+            let mut got = Vec::new();
+            let mut replies = Vec::new();
+            for mut part in bytes.chunks(piece) {
+                // Each read takes what fits in the room; the rest comes with the next.
+                while !part.is_empty() {
+                    let room = r.spare();
+                    assert!(room.len() >= 256);
+                    let n = part.len().min(room.len());
+                    room[..n].copy_from_slice(&part[..n]);
+                    r.filled(n);
+                    part = &part[n..];
+                    while let Some(m) = r.next(&mut replies).unwrap() {
+                        got.push(m);
+                    }
+                }
+            }
+            let want = vec![text(&"a".repeat(3000)), text("next")];
+            assert_eq!(got, want, "pieces of {piece}");
+            assert_eq!(r.buf.capacity(), 0, "nothing is held after the last frame");
         }
     }
 
