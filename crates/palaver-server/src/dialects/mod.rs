@@ -21,7 +21,7 @@ use std::sync::Arc;
 /// State the dialects keep on this node.
 #[derive(Default)]
 pub struct DialectState {
-    pub path_rooms: path_rooms::Nicknames,
+    pub path_rooms: path_rooms::NodeState,
     pub messenger: messenger::Uploads,
     /// The chat-client authorize hook, when configured.
     pub authorize_hook: Option<crate::authorize_hook::AuthorizeHook>,

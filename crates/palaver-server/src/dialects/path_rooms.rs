@@ -35,13 +35,25 @@ pub fn routes(mount: &Mount) -> Router<Arc<AppState>> {
         .route(&mount.path("/"), get(upgrade_root))
 }
 
-/// Nicknames claimed on this node, per channel: unique among the channel's connections.
+/// What this node keeps for the dialect: the nicknames claimed, per channel (unique among the
+/// channel's connections), and the shared anonymous guest account.
 #[derive(Default)]
-pub struct Nicknames {
+pub struct NodeState {
     claimed: Mutex<HashMap<ConversationId, HashMap<String, ConnId>>>,
+    /// Looked up (or created) once: every connection starts as this account, and nobody can
+    /// sign in to change it (it has no password). Reading it per connection was 9 % of a
+    /// connection storm.
+    anonymous: tokio::sync::OnceCell<User>,
 }
 
-impl Nicknames {
+impl NodeState {
+    async fn anonymous(&self, st: &AppState) -> Result<User, CoreError> {
+        self.anonymous
+            .get_or_try_init(|| guest_account(st, wire::ANONYMOUS_HANDLE, "guest"))
+            .await
+            .cloned()
+    }
+
     fn claim(&self, room: ConversationId, nick: &str, conn: ConnId) -> bool {
         let mut g = self.claimed.lock().unwrap_or_else(|p| p.into_inner());
         let names = g.entry(room).or_default();
@@ -142,7 +154,12 @@ impl PathRooms {
     }
 
     async fn open_channel(&mut self) -> Result<(), CoreError> {
-        let anonymous = guest_account(&self.state, wire::ANONYMOUS_HANDLE, "guest").await?;
+        let anonymous = self
+            .state
+            .dialects
+            .path_rooms
+            .anonymous(&self.state)
+            .await?;
         let room = self.room(&anonymous).await?;
         // A room-bound connection needs only where delivery starts.
         let heads = [palaver_store::Head {
