@@ -3,10 +3,10 @@
 //! Both directions are ours, so that an idle connection holds no buffer. Writing: a server's
 //! frames are never masked, so a [`Frame`] (a 2–10 byte header and the payload) is the same
 //! bytes for every recipient; it is built once and the connection writes the frames queued
-//! for it where they are, one slice each, many in one vectored write. Reading (`read`): bytes are read into a buffer on the stack, and only an
-//! incomplete frame is kept on the heap. The reader's own replies (pongs, the close reply)
-//! land in [`Io::control`], and the connection sends those bytes between its frames, never
-//! inside one.
+//! for it where they are, one slice each, many in one vectored write. Reading (`read`): bytes
+//! are read into a buffer on the stack, and only an incomplete frame is kept on the heap. The
+//! reader's own replies (pongs, the close reply) land in [`Io::control`], and the connection
+//! sends those bytes between its frames, never inside one.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
