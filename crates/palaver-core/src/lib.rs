@@ -11,6 +11,7 @@ pub mod ids;
 pub mod model;
 pub mod policy;
 pub mod presence;
+pub mod recent;
 pub mod validate;
 
 pub use address::Target;

@@ -49,6 +49,8 @@ pub struct AppState {
     dm_members: std::sync::Mutex<
         std::collections::HashMap<palaver_core::ConversationId, [palaver_core::UserId; 2]>,
     >,
+    /// The newest messages of the conversations read lately (`messages.history`).
+    recent: std::sync::Mutex<palaver_core::recent::RecentMessages>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -156,6 +158,10 @@ pub async fn serve(
             .map_err(ServeError::Config)?,
         ..Default::default()
     };
+    let recent = palaver_core::recent::RecentMessages::new(
+        settings.limits.history_cache_conversations,
+        settings.limits.history_cache_depth,
+    );
     let state = Arc::new(AppState {
         settings,
         store,
@@ -168,6 +174,7 @@ pub async fn serve(
         node: node.clone(),
         dialects,
         dm_members: Default::default(),
+        recent: std::sync::Mutex::new(recent),
     });
     let app = Router::new()
         .route("/healthz", get(http::healthz))

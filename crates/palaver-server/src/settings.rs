@@ -66,6 +66,13 @@ pub struct Limits {
     pub outbound_queue: usize,
     /// Largest page of `messages.history`.
     pub history_max_limit: u32,
+    /// Conversations whose newest messages are kept in memory, so a history page among them
+    /// is served without reading the store; the least recently read are dropped first. 0
+    /// keeps none.
+    pub history_cache_conversations: usize,
+    /// Newest messages kept for each of those conversations. A page is served from memory
+    /// only when it fits (the default page of 50 does).
+    pub history_cache_depth: usize,
     /// Largest page of `users.search`.
     pub search_max_limit: u32,
     /// Largest page of `sync`.
@@ -229,6 +236,8 @@ impl Default for Limits {
             presence_max_room_members: 100,
             outbound_queue: 1024,
             history_max_limit: 200,
+            history_cache_conversations: 1000,
+            history_cache_depth: 64,
             search_max_limit: 100,
             sync_max_limit: 500,
             sync_max_backlog: 10_000,

@@ -4,6 +4,7 @@ use palaver_core::{ConversationId, Event, EventBody, Message, User, UserId};
 use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
+use std::sync::Arc;
 
 #[derive(Debug, Serialize)]
 pub struct SendResult {
@@ -16,7 +17,7 @@ pub struct SendResult {
 
 #[derive(Debug, Serialize)]
 pub struct HistoryResult {
-    pub messages: Vec<Message>,
+    pub messages: Vec<Arc<Message>>,
     pub has_more: bool,
 }
 

@@ -20,7 +20,6 @@ use palaver_core::{
 use palaver_proto::Dialect;
 use palaver_proto::authorize_hook::{AUTHORIZATION_UNAVAILABLE, Answer};
 use palaver_proto::chat_client::{self as wire, Request};
-use palaver_store::HistoryQuery;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -254,15 +253,9 @@ impl ChatClient {
             return Ok(json!([]));
         }
         let messages = st
-            .store
-            .history(HistoryQuery {
-                conversation: conv.id,
-                before_seq: Some(end + 1),
-                after_seq: None,
-                limit,
-            })
+            .messages_page(&conv, Some(end + 1), None, limit)
             .await
-            .map_err(|e| fail(e.into_core()))?;
+            .map_err(fail)?;
         let out: Vec<Value> = messages
             .iter()
             .rev()

@@ -24,7 +24,7 @@ use palaver_core::{Conversation, ConversationKind, CoreError, ErrorKind, Event, 
 use palaver_proto::Dialect;
 use palaver_proto::native::http as http_wire;
 use palaver_proto::session_key::{self as wire, Incoming};
-use palaver_store::{HistoryQuery, NewSessionKey, Store};
+use palaver_store::{NewSessionKey, Store};
 use rand::RngCore;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -258,31 +258,23 @@ impl SessionKey {
         self.conn = Some(st.attach(&hub_link, info, &grant.user).await?);
         drop(hub_link);
 
-        let last_seq = st
+        let room = st
             .store
             .conversation(grant.room.id)
             .await
-            .map_err(|e| e.into_core())?
-            .map(|c| c.last_seq)
-            .unwrap_or(0);
+            .map_err(|e| e.into_core())?;
         let wanted = st.settings.dialects.session_key_history as usize;
-        let mut history = if last_seq > 0 {
-            st.store
-                .history(HistoryQuery {
-                    conversation: grant.room.id,
-                    before_seq: Some(last_seq + 1),
-                    after_seq: None,
-                    limit: wanted.max(1) as u32,
-                })
-                .await
-                .map_err(|e| e.into_core())?
-        } else {
-            Vec::new()
+        let mut history = match room {
+            Some(room) => {
+                st.messages_page(&room, None, None, wanted.max(1) as u32)
+                    .await?
+            }
+            None => Vec::new(),
         };
         let boundary = history.last().map(|m| m.id.0).unwrap_or(0);
         history.drain(..history.len().saturating_sub(wanted));
         let frames = std::iter::once(wire::AUTHENTICATED.to_owned())
-            .chain(history.iter().map(wire::encode_message));
+            .chain(history.iter().map(|m| wire::encode_message(m)));
         for frame in frames {
             self.link.tx.push_reply(Frame::from(frame));
         }

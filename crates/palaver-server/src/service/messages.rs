@@ -3,10 +3,12 @@
 use super::{Result, store_err};
 use crate::AppState;
 use crate::clock::now_ms;
+use palaver_core::recent::{Lookup, RecentMessages, page_range};
 use palaver_core::{
-    Conversation, CoreError, ErrorKind, Event, EventBody, User, UserId, policy, validate,
+    Conversation, CoreError, ErrorKind, Event, EventBody, Message, User, UserId, policy, validate,
 };
 use palaver_store::{Appended, HistoryQuery, NewMessage, StoreError};
+use std::sync::Arc;
 
 /// One message a client asks to send.
 pub struct Outgoing {
@@ -126,7 +128,7 @@ impl AppState {
         before_seq: Option<i64>,
         after_seq: Option<i64>,
         limit: Option<u32>,
-    ) -> Result<(Vec<palaver_core::Message>, bool)> {
+    ) -> Result<(Vec<Arc<Message>>, bool)> {
         let max = self.settings.limits.history_max_limit;
         let limit = limit.unwrap_or(50.min(max));
         if limit == 0 || limit > max {
@@ -140,15 +142,8 @@ impl AppState {
             .await?;
         self.require_member(&conv, actor).await?;
         let mut messages = self
-            .store
-            .history(HistoryQuery {
-                conversation: conv.id,
-                before_seq,
-                after_seq,
-                limit: limit + 1,
-            })
-            .await
-            .map_err(store_err)?;
+            .messages_page(&conv, before_seq, after_seq, limit + 1)
+            .await?;
         let has_more = messages.len() > limit as usize;
         if has_more {
             if after_seq.is_some() {
@@ -158,6 +153,69 @@ impl AppState {
             }
         }
         Ok((messages, has_more))
+    }
+
+    /// Up to `limit` messages of `conv`, oldest first: those after `after_seq`, else the
+    /// newest before `before_seq`, else the newest, as of `conv.last_seq` (the caller has
+    /// just read `conv`). From the cache of recent messages when it holds them all, else
+    /// from the store; a newest page read from the store is cached.
+    pub(crate) async fn messages_page(
+        &self,
+        conv: &Conversation,
+        before_seq: Option<i64>,
+        after_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Arc<Message>>> {
+        let Some((lo, hi)) = page_range(conv.last_seq, before_seq, after_seq, limit) else {
+            return Ok(Vec::new());
+        };
+        let mut extended = false;
+        loop {
+            let found = self.recent().range(conv.id, lo, hi);
+            match found {
+                Lookup::Hit(page) => return Ok(page),
+                Lookup::Behind { after } if !extended => {
+                    // Only the messages stored since the cached ones.
+                    let newer = self
+                        .store
+                        .history(HistoryQuery {
+                            conversation: conv.id,
+                            before_seq: None,
+                            after_seq: Some(after),
+                            limit: u32::try_from(hi - after).unwrap_or(u32::MAX),
+                        })
+                        .await
+                        .map_err(store_err)?;
+                    let newer: Vec<_> = newer.into_iter().map(Arc::new).collect();
+                    self.recent().remember(conv.id, &newer);
+                    extended = true;
+                }
+                _ => break,
+            }
+        }
+        let page: Vec<_> = self
+            .store
+            .history(HistoryQuery {
+                conversation: conv.id,
+                before_seq: Some(hi + 1),
+                after_seq: None,
+                limit: u32::try_from(hi - lo + 1).unwrap_or(u32::MAX),
+            })
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        if hi == conv.last_seq {
+            self.recent().remember(conv.id, &page);
+        }
+        Ok(page)
+    }
+
+    fn recent(&self) -> std::sync::MutexGuard<'_, RecentMessages> {
+        self.recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Moves a read marker; returns the conversation, the marker and the unread count.

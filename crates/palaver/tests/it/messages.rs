@@ -234,6 +234,95 @@ async fn history_pages_by_seq() {
     );
 }
 
+/// The newest page and the pages around it of `room`, which holds messages `1..=sent` with
+/// texts `room-seq`, as two members read them.
+async fn check_pages(a: &mut Client, b: &mut Client, room: &str, sent: i64) {
+    let conv = json!(format!("#{room}"));
+    let want = |lo: i64, hi: i64| (lo.max(1)..=hi).collect::<Vec<_>>();
+    let newest = history(a, json!({ "conversation": conv, "limit": 4 })).await;
+    assert_eq!(seqs(&newest), want(sent - 3, sent), "{room} with {sent}");
+    assert_eq!(newest["has_more"], sent > 4);
+    for m in newest["messages"].as_array().unwrap() {
+        assert_eq!(m["text"], format!("{room}-{}", m["seq"]));
+    }
+    // The other member, just after: the same page.
+    let again = history(b, json!({ "conversation": conv, "limit": 4 })).await;
+    assert_eq!(again["messages"], newest["messages"]);
+    if sent > 3 {
+        let before = history(
+            b,
+            json!({ "conversation": conv, "before_seq": sent - 2, "limit": 5 }),
+        )
+        .await;
+        assert_eq!(
+            seqs(&before),
+            want(sent - 7, sent - 3),
+            "{room} with {sent}"
+        );
+        let after = history(
+            a,
+            json!({ "conversation": conv, "after_seq": sent - 3, "limit": 2 }),
+        )
+        .await;
+        assert_eq!(seqs(&after), want(sent - 2, sent - 1), "{room} with {sent}");
+        assert_eq!(after["has_more"], true);
+    }
+}
+
+/// Pages are served from memory when they are among a conversation's newest messages; they
+/// must be whole and current whatever was read before: new messages after a cached page, more
+/// new ones than the cache holds, pages older than it, more rooms than it holds.
+#[tokio::test]
+async fn history_is_whole_and_current_around_the_cache_of_recent_messages() {
+    let server = Server::start_with(
+        Settings::default()
+            .env("PALAVER_LIMITS__HISTORY_CACHE_CONVERSATIONS", 2)
+            .env("PALAVER_LIMITS__HISTORY_CACHE_DEPTH", 6),
+    )
+    .await;
+    let (_alice, mut a) = user(&server, "alice").await;
+    let (_bob, mut b) = user(&server, "bob").await;
+    let rooms = ["r0", "r1", "r2"];
+    for room in rooms {
+        a.call("rooms.create", json!({ "name": room, "kind": "channel" }))
+            .await
+            .unwrap();
+        b.call("rooms.join", json!({ "room": format!("#{room}") }))
+            .await
+            .unwrap();
+    }
+    let mut sent = [0i64; 3];
+    let mut send_some = async |a: &mut Client, b: &mut Client, r: usize, count: usize| {
+        for _ in 0..count {
+            sent[r] += 1;
+            let who = if sent[r] % 2 == 0 { &mut *a } else { &mut *b };
+            let room = rooms[r];
+            send(who, format!("#{room}"), &format!("{room}-{}", sent[r])).await;
+        }
+        sent[r]
+    };
+    // Two rooms, as many as the cache holds. Rounds send a few messages, or more than the
+    // cache holds, from either member.
+    for count in [0, 1, 3, 7, 2, 9] {
+        for (r, room) in rooms.iter().enumerate().take(2) {
+            let n = send_some(&mut a, &mut b, r, count).await;
+            check_pages(&mut a, &mut b, room, n).await;
+        }
+    }
+    // A third room pushes one out.
+    let n = send_some(&mut a, &mut b, 2, 5).await;
+    check_pages(&mut a, &mut b, "r2", n).await;
+    for (r, room) in rooms.iter().enumerate().take(2) {
+        let n = send_some(&mut a, &mut b, r, 1).await;
+        check_pages(&mut a, &mut b, room, n).await;
+    }
+    // A page larger than the cache holds comes whole from the store.
+    let all = history(&mut a, json!({ "conversation": "#r0", "limit": 200 })).await;
+    let n = send_some(&mut a, &mut b, 0, 0).await;
+    assert_eq!(seqs(&all), (1..=n).collect::<Vec<_>>());
+    assert_eq!(all["has_more"], false);
+}
+
 #[tokio::test]
 async fn strangers_cannot_read_or_write() {
     let server = Server::start().await;

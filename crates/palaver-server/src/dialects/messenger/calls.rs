@@ -8,7 +8,6 @@ use palaver_proto::messenger::{
     self as wire, Call, DEFAULT_IMG, DialogEntry, HistoryMessage, RpcError, Sent, UserInfo,
     UserOnline, handle_of, is_upload_name, join_name, split_name,
 };
-use palaver_store::HistoryQuery;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::Path;
@@ -192,13 +191,10 @@ async fn messages_with(st: &AppState, me: &User, tag: &str, start: u64, end: u64
         return json(&empty);
     }
     let limit = (end - start).min(MAX_PAGE) as u32;
-    let query = HistoryQuery {
-        conversation: conv.id,
-        before_seq: Some(conv.last_seq - skip + 1),
-        after_seq: None,
-        limit,
-    };
-    let mut page = store(st.store.history(query).await)?;
+    let mut page = st
+        .messages_page(&conv, Some(conv.last_seq - skip + 1), None, limit)
+        .await
+        .map_err(server)?;
     page.reverse();
     let mine = marker(st, me.id, &conv).await?;
     let theirs = marker(st, peer.id, &conv).await?;
