@@ -1,8 +1,10 @@
 //! `palaver-bench history`: concurrent `messages.history` page fetches (50 messages) from
 //! random rooms of a large database. Setup seeds `--rooms` channels with `--messages` each
 //! (once: the state file remembers), sending JSON-RPC batches from several connections so the
-//! store's group commit takes many at once. Then `--concurrency` connections fetch
-//! closed-loop (one request in flight each) for `--secs`: fetches/s and latency.
+//! store's group commit takes many at once. Then `--concurrency` connections fetch at
+//! `--rate` in all (open-loop: each fetch timed from when it was due) for `--secs`:
+//! fetches/s and latency. Each fetch asks for the newest page of a random room, or with
+//! `--older` a page at a random depth.
 
 use crate::load::caller::{self, Caller, Kind};
 use crate::load::common::{self, Common};
@@ -38,6 +40,10 @@ pub struct Args {
     /// Message text bytes when seeding (~100 B messages).
     #[arg(long, default_value_t = 100)]
     pub size: usize,
+    /// Fetch pages at a random depth of each room (`before_seq`) instead of the newest page,
+    /// which a server may keep in memory.
+    #[arg(long)]
+    pub older: bool,
 }
 
 /// Seeds room `id` up to `want` messages (user `u` sends, 32 calls per batch, 8 batches in
@@ -126,6 +132,7 @@ pub async fn run(args: Args) -> Result<bool> {
     let callers: Vec<Caller> = (0..args.concurrency)
         .map(|i| {
             let ids = ids.clone();
+            let (older, messages) = (args.older, args.messages as u64);
             let rng =
                 Cell::new(0x9e37_79b9_7f4a_7c15u64 ^ (i as u64 + 1).wrapping_mul(0x2545_f491));
             Caller {
@@ -139,7 +146,14 @@ pub async fn run(args: Args) -> Result<bool> {
                     x ^= x >> 7;
                     x ^= x << 17;
                     rng.set(x);
-                    (Kind::History, ids[(x % ids.len() as u64) as usize])
+                    let room = ids[(x % ids.len() as u64) as usize];
+                    // A seq in 51..=messages: a full page below it.
+                    let before = if older {
+                        51 + ((x >> 32) % (messages.saturating_sub(50).max(1))) as i64
+                    } else {
+                        0
+                    };
+                    (Kind::History { before }, room)
                 }),
                 size: args.size,
                 phase: caller::phase(i),
@@ -171,6 +185,10 @@ pub async fn run(args: Args) -> Result<bool> {
     row.insert("rooms".into(), json!(args.rooms));
     row.insert("rows".into(), json!(args.rooms * args.messages));
     row.insert("concurrency".into(), json!(args.concurrency));
+    row.insert(
+        "pages".into(),
+        json!(if args.older { "older" } else { "newest" }),
+    );
     row.insert("rate".into(), json!(offered));
     row.insert("fetched".into(), json!(x.fetched));
     row.insert("errors".into(), json!(x.errors));
@@ -190,6 +208,7 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ("target", "target"),
     ("rows", "rows"),
     ("concurrency", "conns"),
+    ("pages", "pages"),
     ("rate", "offered/s"),
     ("fetches_per_s", "fetches/s"),
     ("errors", "errors"),

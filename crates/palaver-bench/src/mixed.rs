@@ -79,7 +79,7 @@ pub async fn run(args: Args) -> Result<bool> {
                     rng.set(x);
                     let u = (x >> 11) as f64 / (1u64 << 53) as f64;
                     if u < hist_share {
-                        (Kind::History, group)
+                        (Kind::History { before: 0 }, group)
                     } else if u < hist_share + dm_share {
                         (Kind::Send, dm)
                     } else {

@@ -29,7 +29,10 @@ pub struct Plan {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Send,
-    History,
+    /// A page of 50: the newest, or with `before_seq` when not 0.
+    History {
+        before: i64,
+    },
 }
 
 /// Per-step results.
@@ -141,12 +144,16 @@ pub async fn run(
                         c.target.message(&conv.to_string(), &pbuf, id, &mut mbuf);
                         s.steps[usize::from(p.step)].sent += 1;
                     }
-                    Kind::History => {
+                    Kind::History { before } => {
                         use std::io::Write;
                         let _ = write!(
                             mbuf,
-                            r#"{{"jsonrpc":"2.0","method":"messages.history","params":{{"conversation":{conv},"limit":50}},"id":{id}}}"#
+                            r#"{{"jsonrpc":"2.0","method":"messages.history","params":{{"conversation":{conv},"limit":50"#
                         );
+                        if before > 0 {
+                            let _ = write!(mbuf, r#","before_seq":{before}"#);
+                        }
+                        let _ = write!(mbuf, r#"}},"id":{id}}}"#);
                     }
                 }
                 ws.queue_text(&mbuf);

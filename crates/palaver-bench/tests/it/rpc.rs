@@ -71,6 +71,27 @@ fn dm_storm_history_and_mixed_against_palaver() {
     assert_eq!(num(h, "errors"), 0.0, "{h}");
     assert!(num(h, "fetched") > 0.0 && num(h, "p99_ms") > 0.0, "{h}");
     assert_eq!(num(h, "rows"), 80.0, "{h}");
+    assert_eq!(h["pages"], "newest", "{h}");
+    let older = run(
+        common("history"),
+        &[
+            "--rooms",
+            "2",
+            "--messages",
+            "40",
+            "--concurrency",
+            "3",
+            "--rate",
+            "60",
+            "--secs",
+            "0.5",
+            "--older",
+        ],
+    );
+    let h = &older[0];
+    assert_eq!(num(h, "errors"), 0.0, "{h}");
+    assert!(num(h, "fetched") > 0.0, "{h}");
+    assert_eq!(h["pages"], "older", "{h}");
 
     let mixed = run(
         common("mixed"),
