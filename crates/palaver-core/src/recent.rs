@@ -14,14 +14,17 @@ use std::sync::Arc;
 
 /// The seqs a history page holds, `lo..=hi`, given the conversation's `last_seq` and the
 /// page's bounds (`before`: seqs below it, newest first; `after`: seqs above it, oldest
-/// first; neither: the newest). `None` when the page is empty.
+/// first; neither: the newest) and the most it holds. `None` when the page is empty.
 pub fn page_range(
     last_seq: i64,
     before: Option<i64>,
     after: Option<i64>,
     count: u32,
 ) -> Option<(i64, i64)> {
-    let count = i64::from(count.max(1));
+    if count == 0 {
+        return None;
+    }
+    let count = i64::from(count);
     let (lo, hi) = match after {
         Some(after) => {
             let lo = after.max(0).saturating_add(1);
@@ -231,6 +234,7 @@ mod tests {
         assert_eq!(page_range(100, None, Some(100), 51), None);
         assert_eq!(page_range(100, None, Some(i64::MAX), 51), None);
         assert_eq!(page_range(100, Some(i64::MIN), None, 51), None);
+        assert_eq!(page_range(100, None, None, 0), None);
     }
 
     #[test]
