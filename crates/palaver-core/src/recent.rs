@@ -6,7 +6,8 @@
 //! asked for; the caller gives that range from the conversation's `last_seq` as it just read
 //! it from the store, and the cache answers only when its run of consecutive seqs covers it.
 //! Which runs it keeps is up to it: the newest `depth` messages of at most `capacity`
-//! conversations, the least recently used dropped first.
+//! conversations, the least recently used dropped first. What it holds of each message is the
+//! caller's choice (`T`), for example the message with its encoding for a protocol.
 
 use crate::{ConversationId, Message};
 use std::collections::{HashMap, VecDeque};
@@ -40,9 +41,9 @@ pub fn page_range(
 
 /// What [`RecentMessages::range`] found.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Lookup {
+pub enum Lookup<T = Message> {
     /// Every message of the range, oldest first.
-    Hit(Vec<Arc<Message>>),
+    Hit(Vec<Arc<T>>),
     /// The cache holds the start of the range and ends at seq `after`: fetch the messages
     /// after it up to the range's end, give them to [`RecentMessages::remember`], and ask
     /// again.
@@ -53,31 +54,42 @@ pub enum Lookup {
 
 /// The newest messages of recently read conversations.
 #[derive(Debug)]
-pub struct RecentMessages {
+pub struct RecentMessages<T = Message> {
     capacity: usize,
     depth: usize,
-    tails: HashMap<ConversationId, Tail>,
+    tails: HashMap<ConversationId, Tail<T>>,
     clock: u64,
 }
 
 /// Messages with consecutive seqs, oldest first, never empty.
 #[derive(Debug)]
-struct Tail {
-    messages: VecDeque<Arc<Message>>,
+struct Tail<T> {
+    messages: VecDeque<Arc<T>>,
     used: u64,
 }
 
-impl Tail {
+/// The message a cached item holds.
+fn message<T: AsRef<Message>>(item: &Arc<T>) -> &Message {
+    T::as_ref(item)
+}
+
+impl<T: AsRef<Message>> Tail<T> {
     fn first(&self) -> i64 {
-        self.messages.front().map_or(0, |m| m.seq)
+        self.messages.front().map_or(0, |m| message(m).seq)
     }
 
     fn last(&self) -> i64 {
-        self.messages.back().map_or(0, |m| m.seq)
+        self.messages.back().map_or(0, |m| message(m).seq)
     }
 }
 
-impl RecentMessages {
+impl AsRef<Message> for Message {
+    fn as_ref(&self) -> &Message {
+        self
+    }
+}
+
+impl<T: AsRef<Message>> RecentMessages<T> {
     /// Keeps up to `depth` messages for each of up to `capacity` conversations; either being
     /// 0 keeps nothing.
     pub fn new(capacity: usize, depth: usize) -> Self {
@@ -90,7 +102,7 @@ impl RecentMessages {
     }
 
     /// The messages of `conversation` with seqs `lo..=hi`, if the cache holds them all.
-    pub fn range(&mut self, conversation: ConversationId, lo: i64, hi: i64) -> Lookup {
+    pub fn range(&mut self, conversation: ConversationId, lo: i64, hi: i64) -> Lookup<T> {
         let span = hi.saturating_sub(lo).saturating_add(1);
         if lo < 1 || span < 1 || span > self.depth as i64 {
             return Lookup::Miss;
@@ -121,18 +133,18 @@ impl RecentMessages {
     /// Takes messages of `conversation` read from the store, oldest first. A run that
     /// continues or overlaps the cached one extends it; a newer run that does not replaces
     /// it; an older one, or one with a gap, is ignored.
-    pub fn remember(&mut self, conversation: ConversationId, messages: &[Arc<Message>]) {
+    pub fn remember(&mut self, conversation: ConversationId, messages: &[Arc<T>]) {
         if self.capacity == 0 || self.depth == 0 || messages.is_empty() {
             return;
         }
-        let consecutive = messages
-            .windows(2)
-            .all(|w| w[1].seq == w[0].seq + 1 && w[1].conversation == conversation);
-        if !consecutive || messages[0].conversation != conversation {
+        let m = |i: usize| message(&messages[i]);
+        let consecutive = (1..messages.len())
+            .all(|i| m(i).seq == m(i - 1).seq + 1 && m(i).conversation == conversation);
+        if !consecutive || m(0).conversation != conversation {
             return;
         }
         self.clock += 1;
-        let newest = messages[messages.len() - 1].seq;
+        let newest = m(messages.len() - 1).seq;
         let skip = messages.len().saturating_sub(self.depth);
         let messages = &messages[skip..];
         if let Some(tail) = self.tails.get_mut(&conversation) {
@@ -141,12 +153,12 @@ impl RecentMessages {
             if newest <= last {
                 return;
             }
-            if messages[0].seq > last + 1 {
+            if message(&messages[0]).seq > last + 1 {
                 tail.messages.clear();
             }
             let last = tail.last();
             tail.messages
-                .extend(messages.iter().filter(|m| m.seq > last).cloned());
+                .extend(messages.iter().filter(|m| message(m).seq > last).cloned());
             let excess = tail.messages.len().saturating_sub(self.depth);
             tail.messages.drain(..excess);
             return;
@@ -269,6 +281,11 @@ mod tests {
         assert_eq!(seqs(cache.range(C, 20, 22)), vec![20, 21, 22]);
         // A range longer than the depth is never served.
         assert_eq!(cache.range(C, 1, 9), Lookup::Miss);
+        // A run longer than the depth that overlaps the cached one keeps its newest part,
+        // which no longer touches the cached one.
+        cache.remember(C, &run(C, 21..=40));
+        assert_eq!(seqs(cache.range(C, 33, 40)), (33..=40).collect::<Vec<_>>());
+        assert_eq!(cache.range(C, 22, 23), Lookup::Miss);
     }
 
     #[test]

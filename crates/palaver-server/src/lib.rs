@@ -50,7 +50,9 @@ pub struct AppState {
         std::collections::HashMap<palaver_core::ConversationId, [palaver_core::UserId; 2]>,
     >,
     /// The newest messages of the conversations read lately (`messages.history`).
-    recent: std::sync::Mutex<palaver_core::recent::RecentMessages>,
+    recent: std::sync::Mutex<
+        palaver_core::recent::RecentMessages<palaver_proto::native::EncodedMessage>,
+    >,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -17,8 +17,52 @@ pub struct SendResult {
 
 #[derive(Debug, Serialize)]
 pub struct HistoryResult {
-    pub messages: Vec<Arc<Message>>,
+    pub messages: Vec<Arc<EncodedMessage>>,
     pub has_more: bool,
+}
+
+/// A message with its native JSON, encoded the first time it is serialised and reused after
+/// (the server's cache of recent messages holds these, so a page of 50 is copied, not
+/// encoded). It serialises exactly as the message does.
+#[derive(Debug)]
+pub struct EncodedMessage {
+    message: Message,
+    json: std::sync::OnceLock<Option<Box<RawValue>>>,
+}
+
+impl EncodedMessage {
+    pub fn new(message: Message) -> Self {
+        Self {
+            message,
+            json: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+impl std::ops::Deref for EncodedMessage {
+    type Target = Message;
+
+    fn deref(&self) -> &Message {
+        &self.message
+    }
+}
+
+impl AsRef<Message> for EncodedMessage {
+    fn as_ref(&self) -> &Message {
+        &self.message
+    }
+}
+
+impl Serialize for EncodedMessage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let json = self
+            .json
+            .get_or_init(|| serde_json::value::to_raw_value(&self.message).ok());
+        match json {
+            Some(raw) => raw.serialize(s),
+            None => self.message.serialize(s),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -108,5 +152,34 @@ mod tests {
             serde_json::json!({"jsonrpc":"2.0","method":"read","params":{"conversation":4,"user":2,"handle":"bob","seq":9}})
         );
         assert_eq!(sync_event(&ev)["type"], "read");
+    }
+
+    #[test]
+    fn an_encoded_message_serialises_as_the_message_does() {
+        let m = Message {
+            id: palaver_core::MessageId(12),
+            conversation: ConversationId(3),
+            seq: 7,
+            sender: UserId(2),
+            sender_handle: "bob".into(),
+            text: "a \"quoted\" line\nand é".into(),
+            ts: 1_700_000_000_000,
+            client_id: Some("c-1".into()),
+        };
+        let plain = serde_json::to_string(&m).unwrap();
+        let encoded = Arc::new(EncodedMessage::new(m));
+        // Twice: the second time from the kept encoding.
+        for _ in 0..2 {
+            let page = HistoryResult {
+                messages: vec![encoded.clone(), encoded.clone()],
+                has_more: false,
+            };
+            assert_eq!(
+                to_result(&page).get(),
+                format!(r#"{{"messages":[{plain},{plain}],"has_more":false}}"#)
+            );
+            assert_eq!(serde_json::to_string(&encoded).unwrap(), plain);
+        }
+        assert_eq!(encoded.seq, 7, "it reads as the message");
     }
 }

@@ -7,6 +7,7 @@ use palaver_core::recent::{Lookup, RecentMessages, page_range};
 use palaver_core::{
     Conversation, CoreError, ErrorKind, Event, EventBody, Message, User, UserId, policy, validate,
 };
+use palaver_proto::native::EncodedMessage;
 use palaver_store::{Appended, HistoryQuery, NewMessage, StoreError};
 use std::sync::Arc;
 
@@ -128,7 +129,7 @@ impl AppState {
         before_seq: Option<i64>,
         after_seq: Option<i64>,
         limit: Option<u32>,
-    ) -> Result<(Vec<Arc<Message>>, bool)> {
+    ) -> Result<(Vec<Arc<EncodedMessage>>, bool)> {
         let max = self.settings.limits.history_max_limit;
         let limit = limit.unwrap_or(50.min(max));
         if limit == 0 || limit > max {
@@ -165,7 +166,7 @@ impl AppState {
         before_seq: Option<i64>,
         after_seq: Option<i64>,
         limit: u32,
-    ) -> Result<Vec<Arc<Message>>> {
+    ) -> Result<Vec<Arc<EncodedMessage>>> {
         let Some((lo, hi)) = page_range(conv.last_seq, before_seq, after_seq, limit) else {
             return Ok(Vec::new());
         };
@@ -186,7 +187,7 @@ impl AppState {
                         })
                         .await
                         .map_err(store_err)?;
-                    let newer: Vec<_> = newer.into_iter().map(Arc::new).collect();
+                    let newer: Vec<_> = newer.into_iter().map(encoded).collect();
                     self.recent().remember(conv.id, &newer);
                     extended = true;
                 }
@@ -204,7 +205,7 @@ impl AppState {
             .await
             .map_err(store_err)?
             .into_iter()
-            .map(Arc::new)
+            .map(encoded)
             .collect();
         if hi == conv.last_seq {
             self.recent().remember(conv.id, &page);
@@ -212,7 +213,7 @@ impl AppState {
         Ok(page)
     }
 
-    fn recent(&self) -> std::sync::MutexGuard<'_, RecentMessages> {
+    fn recent(&self) -> std::sync::MutexGuard<'_, RecentMessages<EncodedMessage>> {
         self.recent
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -272,4 +273,9 @@ impl AppState {
         };
         self.publish_in(event, &conv).await
     }
+}
+
+/// A message read from the store, as the cache and the pages hold it.
+fn encoded(message: Message) -> Arc<EncodedMessage> {
+    Arc::new(EncodedMessage::new(message))
 }
