@@ -52,46 +52,30 @@ fn dm_storm_history_and_mixed_against_palaver() {
     assert_eq!(num(&storm[0], "connected"), 8.0, "{storm:?}");
     assert_eq!(num(&storm[0], "count"), 8.0, "{storm:?}");
 
-    let history = run(
-        common("history"),
-        &[
+    // The newest pages, then pages at a random depth (seqs 51 to 120 of each room).
+    for pages in ["newest", "older"] {
+        let mut args = vec![
             "--rooms",
             "2",
             "--messages",
-            "40",
+            "120",
             "--concurrency",
             "3",
             "--rate",
             "60",
             "--secs",
             "0.5",
-        ],
-    );
-    let h = &history[0];
-    assert_eq!(num(h, "errors"), 0.0, "{h}");
-    assert!(num(h, "fetched") > 0.0 && num(h, "p99_ms") > 0.0, "{h}");
-    assert_eq!(num(h, "rows"), 80.0, "{h}");
-    assert_eq!(h["pages"], "newest", "{h}");
-    let older = run(
-        common("history"),
-        &[
-            "--rooms",
-            "2",
-            "--messages",
-            "40",
-            "--concurrency",
-            "3",
-            "--rate",
-            "60",
-            "--secs",
-            "0.5",
-            "--older",
-        ],
-    );
-    let h = &older[0];
-    assert_eq!(num(h, "errors"), 0.0, "{h}");
-    assert!(num(h, "fetched") > 0.0, "{h}");
-    assert_eq!(h["pages"], "older", "{h}");
+        ];
+        if pages == "older" {
+            args.push("--older");
+        }
+        let history = run(common("history"), &args);
+        let h = &history[0];
+        assert_eq!(num(h, "errors"), 0.0, "{h}");
+        assert!(num(h, "fetched") > 0.0 && num(h, "p99_ms") > 0.0, "{h}");
+        assert_eq!(num(h, "rows"), 240.0, "{h}");
+        assert_eq!(h["pages"], pages, "{h}");
+    }
 
     let mixed = run(
         common("mixed"),
