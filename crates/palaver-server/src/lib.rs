@@ -2,6 +2,7 @@
 //! to connections, and `serve()`. It takes its store and bus as trait objects; the binary
 //! chooses them.
 
+mod accept;
 mod auth;
 mod authorize_hook;
 mod clock;
@@ -23,7 +24,6 @@ pub use settings::{Settings, SqliteSettings};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use palaver_bus::{Bus, BusSink, Envelope};
 use palaver_store::{Store, StoreError};
 use std::sync::Arc;
@@ -74,13 +74,6 @@ impl BusSink for HubSink {
 
     fn resync(&self) {
         self.0.spawn_reconcile();
-    }
-}
-
-/// Chat frames are small and latency-bound: never let Nagle hold one back.
-fn nodelay(tcp: &mut tokio::net::TcpStream) {
-    if let Err(e) = tcp.set_nodelay(true) {
-        tracing::debug!(error = %e, "could not set TCP_NODELAY");
     }
 }
 
@@ -204,14 +197,7 @@ pub async fn serve(
             .layer(DefaultBodyLimit::max(body_limit))
             .with_state(state.clone());
         let stop = shutdown.clone();
-        tracker.spawn(async move {
-            let served = axum::serve(tcp.tap_io(nodelay), router.into_make_service())
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await;
-            if let Err(e) = served {
-                tracing::error!(dialect = dialect.name(), error = %e, "dialect listener failed");
-            }
-        });
+        tracker.spawn(accept::serve_http(tcp, router, stop.cancelled_owned()));
     }
 
     if let Some(node) = node {
@@ -230,13 +216,7 @@ pub async fn serve(
         tracing::info!("shutting down: draining connections");
         drain_hub.drain_all(CLOSE_GOING_AWAY, "service restart, reconnect");
     };
-    let listener = listener.tap_io(nodelay);
-    // `into_make_service`: serving a `Router` itself rebuilds every route for each connection
-    // (`with_state`), a few percent of a sign-in storm; the routes here have their state
-    // already, and each connection makes one or few requests.
-    axum::serve(listener, app.into_make_service())
-        .with_graceful_shutdown(graceful)
-        .await?;
+    accept::serve_http(listener, app, graceful).await;
     tracker.close();
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
         tracing::warn!(

@@ -21,7 +21,7 @@ use tungstenite::Utf8Bytes;
 mod outbox;
 
 use outbox::{CLOSING, OPEN};
-pub use outbox::{ConnControl, Outbox, PushError};
+pub use outbox::{ConnControl, Outbox, PushError, Pushed};
 
 pub const CLOSE_NORMAL: u16 = 1000;
 pub const CLOSE_GOING_AWAY: u16 = 1001;
@@ -132,7 +132,10 @@ pub fn run(
     make: impl FnOnce(Link) -> Box<dyn Protocol>,
 ) -> impl Future<Output = ()> + Send {
     let settings = &state.settings;
-    let outbox = Arc::new(Outbox::new(settings.limits.outbound_queue));
+    let outbox = Arc::new(Outbox::with_socket(
+        settings.limits.outbound_queue,
+        socket.get_ref().tcp(),
+    ));
     let control = Arc::new(ConnControl::default());
     let protocol = make(Link {
         tx: outbox.clone(),
@@ -358,21 +361,30 @@ impl Conn {
     /// is full (`Pending`; the task wakes when it drains).
     fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         for _ in 0..MAX_WRITES_PER_POLL {
+            if self.sending.is_empty() {
+                // With nothing of its own to write, the task parks: the outbox may then write
+                // events itself. Taking frames (or having control bytes) ends that.
+                let idle = self.socket.get_ref().control.is_empty();
+                match self.outbox.take(&mut self.sending, cx.waker(), idle) {
+                    Some(written) => self.written = written,
+                    None if idle => {
+                        // Nothing left: hold no buffer while idle.
+                        self.sending = VecDeque::new();
+                        return Poll::Ready(Ok(()));
+                    }
+                    None => {}
+                }
+            }
             // Control frames go out between text frames, never inside one.
             if self.written == 0 && !self.socket.get_ref().control.is_empty() {
                 std::task::ready!(self.socket.get_mut().poll_write_control(cx))?;
                 continue;
             }
-            if self.sending.is_empty() && !self.outbox.take(&mut self.sending, cx.waker()) {
-                // Nothing left: hold no buffer while idle.
-                self.sending = VecDeque::new();
-                return Poll::Ready(Ok(()));
-            }
             let n = std::task::ready!(self.write_frames(cx))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
-            self.advance(n);
+            self.written = advance(&mut self.sending, self.written + n);
         }
         // A long queue: let other tasks run, and come back for the rest.
         cx.waker().wake_by_ref();
@@ -411,25 +423,15 @@ impl Conn {
             .poll_write_vectored(cx, &slices[..used])
     }
 
-    /// Drops the frames the last write finished; remembers how far into the next it got.
-    fn advance(&mut self, n: usize) {
-        let mut done = self.written + n;
-        while let Some(frame) = self.sending.front() {
-            let size = frame.wire().len();
-            if done < size {
-                break;
-            }
-            done -= size;
-            self.sending.pop_front();
-        }
-        self.written = done;
-    }
-
     /// After the session: writes what is left (all of it when draining or when the client
     /// went away; only the frame in flight when closing at once), then the close frame if a
     /// reason was given, and lets the socket go.
     async fn finish(&mut self) {
-        self.outbox.close_into(&mut self.sending);
+        let had_frames = !self.sending.is_empty();
+        let written = self.outbox.close_into(&mut self.sending);
+        if !had_frames {
+            self.written = written;
+        }
         // After the client's close (answered already), or ours, no new frame may start.
         let closed = self.socket.peer_closed();
         if self.control.state() == CLOSING || closed {
@@ -475,9 +477,30 @@ impl Conn {
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
-            self.advance(n);
+            self.written = advance(&mut self.sending, self.written + n);
         }
     }
+}
+
+impl Drop for Conn {
+    /// However the task ends, the outbox stops taking frames and lets go of the socket.
+    fn drop(&mut self) {
+        self.outbox.close();
+    }
+}
+
+/// Drops from `frames` those the first `done` bytes cover; returns how far into the next
+/// one they reach.
+fn advance(frames: &mut VecDeque<Frame>, mut done: usize) -> usize {
+    while let Some(frame) = frames.front() {
+        let size = frame.wire().len();
+        if done < size {
+            break;
+        }
+        done -= size;
+        frames.pop_front();
+    }
+    done
 }
 
 fn deadline_in(d: Option<Duration>) -> Option<Instant> {

@@ -1,14 +1,16 @@
 //! What others hold of a connection: its queue of frames to send ([`Outbox`]) and its close
 //! requests ([`ConnControl`]). Both wake the connection's task.
 
-use super::MAX_FRAMES_PER_WRITE;
+use super::{MAX_FRAMES_PER_WRITE, advance};
 use crate::ws::Frame;
 use futures_util::task::AtomicWaker;
 use std::collections::VecDeque;
 use std::future::poll_fn;
+use std::io::IoSlice;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Poll, Waker};
+use tokio::net::TcpStream;
 
 pub(super) const OPEN: u8 = 0;
 const DRAINING: u8 = 1;
@@ -64,7 +66,25 @@ pub enum PushError {
     Closed,
 }
 
+/// What became of a queued frame.
+#[must_use = "a frame queued for a parked connection goes out only when it is flushed"]
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pushed {
+    /// The connection's task will write it (it was woken, or is running).
+    Queued,
+    /// The connection is parked on a plain socket: the caller must call [`Outbox::flush`]
+    /// (after letting go of its own locks), which writes the frame without waking the task.
+    Flush,
+}
+
 /// A connection's queue of frames to send. Empty, it holds no buffer.
+///
+/// When the connection's task has written everything and waits ("parked"), and the connection
+/// runs on a plain TCP socket, whoever queues an event may write it to the socket itself
+/// ([`Outbox::flush`]): one system call, and no task woken. Writing is exclusive: the outbox
+/// writes only while the task is parked, under its lock, and the task leaves that state (under
+/// the same lock) before it writes anything of its own. A write that stops short leaves the
+/// rest queued, with how much of the first frame went out, and wakes the task.
 pub struct Outbox {
     state: Mutex<OutboxState>,
     cap: usize,
@@ -73,14 +93,31 @@ pub struct Outbox {
 #[derive(Default)]
 struct OutboxState {
     frames: VecDeque<Frame>,
+    /// Bytes of the first frame already written by a flush that stopped short.
+    written: usize,
     waker: Option<Waker>,
     closed: bool,
+    /// The task waits with nothing of its own to write: `flush` may write to `socket`.
+    parked: bool,
+    /// A flush has been asked for and not yet run.
+    flush_asked: bool,
+    /// The connection's socket, for `flush`; `None` on other transports and once closed.
+    socket: Option<Arc<TcpStream>>,
 }
 
 impl Outbox {
+    /// A queue whose frames only the connection's task writes.
     pub fn new(cap: usize) -> Self {
+        Self::with_socket(cap, None)
+    }
+
+    /// A queue that may also write to `socket` while the connection's task is parked.
+    pub fn with_socket(cap: usize, socket: Option<Arc<TcpStream>>) -> Self {
         Self {
-            state: Mutex::new(OutboxState::default()),
+            state: Mutex::new(OutboxState {
+                socket,
+                ..OutboxState::default()
+            }),
             cap: cap.max(1),
         }
     }
@@ -90,62 +127,126 @@ impl Outbox {
     }
 
     /// Queues a frame unless `limits.outbound_queue` frames are waiting already.
-    pub fn push(&self, frame: Frame) -> Result<(), PushError> {
-        self.push_inner(frame, true)
+    pub fn push(&self, frame: Frame) -> Result<Pushed, PushError> {
+        let waker = {
+            let mut s = self.lock();
+            if s.closed {
+                return Err(PushError::Closed);
+            }
+            if s.frames.len() >= self.cap {
+                return Err(PushError::Full);
+            }
+            s.frames.push_back(frame);
+            if s.parked {
+                return Ok(if std::mem::replace(&mut s.flush_asked, true) {
+                    Pushed::Queued // someone will flush it already
+                } else {
+                    Pushed::Flush
+                });
+            }
+            s.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(Pushed::Queued)
     }
 
     /// Queues a frame the connection produced itself (a reply, a greeting, a history page).
     /// Those are bounded by what the client sent, and the connection stops reading while its
     /// queue is full, so they are never refused for lack of room. Dropped once closed.
     pub fn push_reply(&self, frame: Frame) {
-        let _ = self.push_inner(frame, false);
-    }
-
-    fn push_inner(&self, frame: Frame, bounded: bool) -> Result<(), PushError> {
         let waker = {
             let mut s = self.lock();
             if s.closed {
-                return Err(PushError::Closed);
-            }
-            if bounded && s.frames.len() >= self.cap {
-                return Err(PushError::Full);
+                return;
             }
             s.frames.push_back(frame);
+            s.parked = false;
             s.waker.take()
         };
         if let Some(w) = waker {
             w.wake();
         }
-        Ok(())
     }
 
-    /// Moves queued frames into `out` (empty); when there are none, remembers `waker` and
-    /// returns false.
-    pub(super) fn take(&self, out: &mut VecDeque<Frame>, waker: &Waker) -> bool {
+    /// Writes what is queued straight to the socket, if the connection's task is parked; what
+    /// does not fit is left to the task, which is woken for it.
+    pub fn flush(&self) {
+        let waker = {
+            let mut s = self.lock();
+            s.flush_asked = false;
+            if !s.parked || s.closed || s.frames.is_empty() {
+                return;
+            }
+            let Some(socket) = s.socket.clone() else {
+                return;
+            };
+            // The slices live on the stack, sized for the batch, as in the task's own writes.
+            let wrote = if s.frames.len() <= 4 {
+                write_frames::<4>(&socket, &s.frames, s.written)
+            } else {
+                write_frames::<MAX_FRAMES_PER_WRITE>(&socket, &s.frames, s.written)
+            };
+            // An error or a full socket: the task writes the rest, and sees the error itself.
+            if let Ok(n) = wrote {
+                let state = &mut *s;
+                state.written = advance(&mut state.frames, state.written + n);
+                if state.frames.is_empty() {
+                    // Hold no buffer while idle.
+                    state.frames = VecDeque::new();
+                    return;
+                }
+            }
+            s.parked = false;
+            s.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Moves queued frames into `out` (empty) and returns how much of the first one is written
+    /// already; the task writes them from here on. When there are none, remembers `waker` and
+    /// returns `None`; with `park`, the task has nothing else to write and the outbox may
+    /// write to the socket itself until the task takes frames again.
+    pub(super) fn take(
+        &self,
+        out: &mut VecDeque<Frame>,
+        waker: &Waker,
+        park: bool,
+    ) -> Option<usize> {
         let mut s = self.lock();
         if s.frames.is_empty() {
             if !s.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
                 s.waker = Some(waker.clone());
             }
-            return false;
+            s.parked = park && s.socket.is_some();
+            return None;
         }
+        s.parked = false;
         if s.frames.len() <= MAX_FRAMES_PER_WRITE {
             std::mem::swap(out, &mut s.frames);
         } else {
             out.extend(s.frames.drain(..MAX_FRAMES_PER_WRITE));
         }
-        true
+        Some(std::mem::take(&mut s.written))
     }
 
     pub(super) fn len(&self) -> usize {
         self.lock().frames.len()
     }
 
-    /// Refuses further frames and moves those queued to the end of `out`.
-    pub(super) fn close_into(&self, out: &mut VecDeque<Frame>) {
+    /// Refuses further frames and moves those queued to the end of `out`; returns how much
+    /// of the first one a flush wrote already (0 unless `out` was empty: the outbox writes
+    /// only while the task holds no frames).
+    pub(super) fn close_into(&self, out: &mut VecDeque<Frame>) -> usize {
         let mut s = self.lock();
         s.closed = true;
+        s.parked = false;
+        s.socket = None;
         out.extend(std::mem::take(&mut s.frames));
+        std::mem::take(&mut s.written)
     }
 
     /// Refuses further frames; those queued can still be received.
@@ -153,6 +254,8 @@ impl Outbox {
         let waker = {
             let mut s = self.lock();
             s.closed = true;
+            s.parked = false;
+            s.socket = None;
             s.waker.take()
         };
         if let Some(w) = waker {
@@ -174,5 +277,194 @@ impl Outbox {
             Poll::Pending
         })
         .await
+    }
+}
+
+/// One vectored write to `socket` of up to `N` of `frames`, from `written` bytes into the
+/// first; never waits.
+fn write_frames<const N: usize>(
+    socket: &TcpStream,
+    frames: &VecDeque<Frame>,
+    written: usize,
+) -> std::io::Result<usize> {
+    let mut slices = [IoSlice::new(&[]); N];
+    let mut used = 0;
+    for (slot, frame) in slices.iter_mut().zip(frames.iter()) {
+        let bytes = frame.wire();
+        *slot = IoSlice::new(if used == 0 { &bytes[written..] } else { bytes });
+        used += 1;
+    }
+    socket.try_write_vectored(&slices[..used])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+    use tokio::io::AsyncReadExt;
+
+    /// A waker that counts its wake-ups.
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counting_waker() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count::default());
+        (count.clone(), Waker::from(count))
+    }
+
+    /// A connected pair: the server's side (shared, as a connection's is) and the client's.
+    async fn pair() -> (Arc<TcpStream>, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap());
+        let (client, accepted) = tokio::join!(client, listener.accept());
+        (Arc::new(accepted.unwrap().0), client.unwrap())
+    }
+
+    async fn read_exactly(client: &mut TcpStream, n: usize) -> Vec<u8> {
+        let mut buf = vec![0; n];
+        client.read_exact(&mut buf).await.unwrap();
+        buf
+    }
+
+    fn wire_of(frames: &[Frame]) -> Vec<u8> {
+        frames.iter().flat_map(|f| f.wire().to_vec()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_parked_connection_gets_its_frames_without_its_task_waking() {
+        let (server, mut client) = pair().await;
+        let outbox = Outbox::with_socket(16, Some(server));
+        let (wakes, waker) = counting_waker();
+        let mut taken = VecDeque::new();
+        assert_eq!(outbox.take(&mut taken, &waker, true), None, "parks");
+
+        let frames = [Frame::text("one"), Frame::text("two")];
+        assert_eq!(outbox.push(frames[0].clone()), Ok(Pushed::Flush));
+        assert_eq!(
+            outbox.push(frames[1].clone()),
+            Ok(Pushed::Queued),
+            "one flush is asked for at a time"
+        );
+        outbox.flush();
+
+        let want = wire_of(&frames);
+        assert_eq!(read_exactly(&mut client, want.len()).await, want);
+        assert_eq!(
+            wakes.0.load(Ordering::SeqCst),
+            0,
+            "the task slept through it"
+        );
+        assert_eq!(outbox.len(), 0);
+        // Still parked: the next frame goes the same way.
+        assert_eq!(outbox.push(Frame::text("three")), Ok(Pushed::Flush));
+        outbox.flush();
+        let want = Frame::text("three").wire().to_vec();
+        assert_eq!(read_exactly(&mut client, want.len()).await, want);
+    }
+
+    #[tokio::test]
+    async fn a_flush_that_stops_short_leaves_the_rest_to_the_task() {
+        let (server, mut client) = pair().await;
+        let outbox = Outbox::with_socket(64, Some(server.clone()));
+        let (wakes, waker) = counting_waker();
+        let mut taken = VecDeque::new();
+        assert_eq!(outbox.take(&mut taken, &waker, true), None);
+
+        // More than the kernel buffers hold, while the client reads nothing.
+        let frames: Vec<Frame> = (0..40)
+            .map(|i| Frame::text(&format!("{i:02}").repeat(100_000)))
+            .collect();
+        let mut asked = 0;
+        for frame in &frames {
+            if outbox.push(frame.clone()) == Ok(Pushed::Flush) {
+                asked += 1;
+            }
+        }
+        assert_eq!(asked, 1);
+        outbox.flush();
+        assert_eq!(
+            wakes.0.load(Ordering::SeqCst),
+            1,
+            "the task is woken for the rest"
+        );
+
+        // The task takes over where the flush stopped, part-way into a frame.
+        let written = outbox.take(&mut taken, &waker, true).expect("frames left");
+        let sent_by_flush = frames.len() - taken.len();
+        assert!(
+            written > 0 || sent_by_flush > 0,
+            "the flush wrote something"
+        );
+        let everything = wire_of(&frames);
+        let reader = tokio::spawn(async move { read_exactly(&mut client, everything.len()).await });
+        let mut rest = taken[0].wire()[written..].to_vec();
+        rest.extend(wire_of(&taken.iter().skip(1).cloned().collect::<Vec<_>>()));
+        let mut off = 0;
+        while off < rest.len() {
+            server.writable().await.unwrap();
+            match server.try_write(&rest[off..]) {
+                Ok(n) => off += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("write failed: {e}"),
+            }
+        }
+        assert!(
+            reader.await.unwrap() == wire_of(&frames),
+            "every frame arrives whole, in order"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_task_that_is_busy_or_has_bytes_of_its_own_is_woken_instead() {
+        let (server, _client) = pair().await;
+        let outbox = Outbox::with_socket(16, Some(server));
+        let (wakes, waker) = counting_waker();
+        let mut taken = VecDeque::new();
+        // Control bytes to write: the task does not park.
+        assert_eq!(outbox.take(&mut taken, &waker, false), None);
+        assert_eq!(outbox.push(Frame::text("a")), Ok(Pushed::Queued));
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+        outbox.flush();
+        assert_eq!(
+            outbox.len(),
+            1,
+            "a flush leaves an unparked task's frames alone"
+        );
+
+        // A reply of the task's own unparks it too.
+        assert_eq!(outbox.take(&mut taken, &waker, true), Some(0));
+        taken.clear();
+        assert_eq!(outbox.take(&mut taken, &waker, true), None);
+        outbox.push_reply(Frame::text("reply"));
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 2);
+        assert_eq!(outbox.push(Frame::text("b")), Ok(Pushed::Queued));
+    }
+
+    #[tokio::test]
+    async fn without_a_socket_or_once_closed_nothing_is_written_by_the_outbox() {
+        let outbox = Outbox::new(16);
+        let (wakes, waker) = counting_waker();
+        let mut taken = VecDeque::new();
+        assert_eq!(outbox.take(&mut taken, &waker, true), None);
+        assert_eq!(outbox.push(Frame::text("a")), Ok(Pushed::Queued));
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+
+        let (server, _client) = pair().await;
+        let outbox = Outbox::with_socket(16, Some(server.clone()));
+        assert_eq!(outbox.take(&mut taken, &waker, true), None);
+        outbox.close();
+        assert_eq!(outbox.push(Frame::text("a")), Err(PushError::Closed));
+        assert_eq!(
+            Arc::strong_count(&server),
+            1,
+            "the outbox let go of the socket"
+        );
     }
 }

@@ -8,7 +8,7 @@ use super::Mount;
 use crate::AppState;
 use crate::clock::now_ms;
 use crate::conn::{
-    self, CLOSE_NORMAL, CLOSE_POLICY, CLOSE_TOO_SLOW, Link, Outbox, Protocol, PushError,
+    self, CLOSE_NORMAL, CLOSE_POLICY, CLOSE_TOO_SLOW, Link, Outbox, Protocol, PushError, Pushed,
 };
 use crate::hub::{ConnId, ConnInfo};
 use crate::ws::Frame;
@@ -298,7 +298,8 @@ async fn forward(live: Arc<Outbox>, link: Link, boundary: i64) {
             }
         }
         match link.tx.push(frame) {
-            Ok(()) => {}
+            Ok(Pushed::Flush) => link.tx.flush(),
+            Ok(Pushed::Queued) => {}
             Err(PushError::Closed) => return,
             Err(PushError::Full) => {
                 link.control
@@ -469,7 +470,8 @@ mod tests {
             control: Default::default(),
         };
         for id in [4, 5, 6, 7] {
-            live.push(frame(id)).unwrap();
+            // No socket: the connection's task writes every frame.
+            assert_eq!(live.push(frame(id)), Ok(Pushed::Queued));
         }
         live.close();
         forward(live, link.clone(), 5).await;

@@ -19,9 +19,10 @@ impl Hub {
 
     async fn anchor(self: Arc<Self>, conv: ConversationId, pos: i64) {
         let start = self.first_seq_after(conv, pos).await;
-        let mut g = self.lock();
-        let inner = &mut *g;
-        let ready = {
+        let mut flush = Vec::new();
+        {
+            let mut g = self.lock();
+            let inner = &mut *g;
             let Some(route) = inner.routes.get_mut(&conv) else {
                 return;
             };
@@ -31,11 +32,12 @@ impl Hub {
                 // that raced ahead of an earlier one is then missed live; `sync` has it).
                 route.next_seq = start.or_else(|| route.pending.keys().next().copied());
             }
-            self.release(conv, route)
-        };
-        for env in ready {
-            send_to(inner, &env, true);
+            let ready = self.release(conv, route);
+            for env in ready {
+                send_to(inner, &env, true, &mut flush);
+            }
         }
+        self.flushers.flush(flush);
     }
 
     /// The seq of the first message of `conv` stored after position `pos`, paging back from

@@ -2,11 +2,12 @@
 //! with the slow-consumer rule.
 
 use super::{Conn, ConnId, Inner};
-use crate::conn::{CLOSE_TOO_SLOW, PushError};
+use crate::conn::{CLOSE_TOO_SLOW, Outbox, PushError, Pushed};
 use crate::ws::Frame;
 use palaver_bus::Envelope;
 use palaver_core::{Event, UserId};
 use palaver_proto::dialect::{self, Dialect, EventContext, Recipient};
+use std::sync::Arc;
 
 /// An event's frames, encoded at most once per dialect (or per recipient for the dialects
 /// whose frames name the recipient).
@@ -42,9 +43,15 @@ impl<'a> Frames<'a> {
     }
 }
 
-/// Queues the event once on every recipient connection. A full queue closes a connection that
-/// would lose a durable event (it resumes with `sync`); ephemeral events are just dropped.
-pub(super) fn send_to(inner: &Inner, envelope: &Envelope, durable: bool) {
+/// Queues the event once on every recipient connection, and adds to `flush` those whose
+/// outbox writes it itself (see `Outbox::flush`). A full queue closes a connection that would
+/// lose a durable event (it resumes with `sync`); ephemeral events are just dropped.
+pub(super) fn send_to(
+    inner: &Inner,
+    envelope: &Envelope,
+    durable: bool,
+    flush: &mut Vec<Arc<Outbox>>,
+) {
     let to = &envelope.to;
     let conversation = envelope.event.body.conversation();
     let route = conversation.and_then(|c| inner.routes.get(&c));
@@ -98,7 +105,8 @@ pub(super) fn send_to(inner: &Inner, envelope: &Envelope, durable: bool) {
             continue;
         };
         match conn.tx.push(frame) {
-            Ok(()) | Err(PushError::Closed) => {}
+            Ok(Pushed::Flush) => flush.push(conn.tx.clone()),
+            Ok(Pushed::Queued) | Err(PushError::Closed) => {}
             Err(PushError::Full) if durable => {
                 tracing::info!(conn_id = id, user_id = %conn.user, "closing a connection that cannot keep up");
                 conn.control

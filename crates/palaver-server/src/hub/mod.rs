@@ -26,10 +26,12 @@ type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
 mod anchor;
 mod fanout;
+mod flush;
 mod reconcile;
 mod routing;
 
 use fanout::send_to;
+use flush::Flushers;
 use routing::{route_after, route_before};
 
 pub type ConnId = u64;
@@ -142,6 +144,8 @@ impl Inner {
 
 pub struct Hub {
     inner: Mutex<Inner>,
+    /// Write events to parked connections, after `inner` is let go.
+    flushers: Flushers,
     store: Arc<dyn Store>,
     gap_fill: Duration,
     /// Presence is announced in conversations with at most this many members.
@@ -168,6 +172,7 @@ impl Hub {
                 bus: Some(bus),
                 ..Inner::default()
             }),
+            flushers: Flushers::start(),
             store,
             gap_fill,
             presence_max_members,
@@ -376,20 +381,29 @@ impl Hub {
 
     /// Delivers a committed (or ephemeral) event to this node's recipients.
     pub fn deliver(&self, envelope: Arc<Envelope>) {
-        let mut g = self.lock();
-        let inner = &mut *g;
-        if let Some((conv, pos)) = route_before(inner, &envelope) {
-            self.spawn_anchor(conv, pos);
-        }
-        if let EventBody::Message(m) = &envelope.event.body {
-            let ready = self.sequence(inner, m.conversation, m.seq, &envelope);
-            for env in ready {
-                send_to(inner, &env, true);
+        let mut flush = Vec::new();
+        {
+            let mut g = self.lock();
+            let inner = &mut *g;
+            if let Some((conv, pos)) = route_before(inner, &envelope) {
+                self.spawn_anchor(conv, pos);
             }
-        } else {
-            send_to(inner, &envelope, envelope.event.body.is_durable());
+            if let EventBody::Message(m) = &envelope.event.body {
+                let ready = self.sequence(inner, m.conversation, m.seq, &envelope);
+                for env in ready {
+                    send_to(inner, &env, true, &mut flush);
+                }
+            } else {
+                send_to(
+                    inner,
+                    &envelope,
+                    envelope.event.body.is_durable(),
+                    &mut flush,
+                );
+            }
+            route_after(inner, &envelope.event);
         }
-        route_after(inner, &envelope.event);
+        self.flushers.flush(flush);
     }
 
     /// Orders messages of one conversation by seq. Returns those now deliverable, in order.

@@ -33,6 +33,10 @@ fn kosoku() -> Option<String> {
 
 /// Sends back every message; answers a broken frame with its close code.
 async fn echo(mut socket: Socket) {
+    assert!(
+        socket.get_ref().tcp().is_some(),
+        "the server's own loop hands over the plain TCP stream"
+    );
     while let Some(item) = socket.next().await {
         let out = &mut socket.get_mut().control;
         match item {
@@ -67,7 +71,11 @@ async fn autobahn_cases_1_to_10_pass() {
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(crate::accept::serve_http(
+        listener,
+        app,
+        std::future::pending(),
+    ));
     let reports = std::env::temp_dir().join(format!("palaver-autobahn-{}", std::process::id()));
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(kosoku)

@@ -17,8 +17,10 @@ use hyper_util::rt::TokioIo;
 use std::io;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 
 #[cfg(test)]
 mod autobahn;
@@ -77,14 +79,14 @@ impl Socket {
                 // Between frames: read on the stack, keep only what is not handled at once.
                 let mut stack = [MaybeUninit::<u8>::uninit(); STACK_READ];
                 let mut buf = ReadBuf::uninit(&mut stack);
-                let read = Pin::new(&mut self.io.inner).poll_read(cx, &mut buf);
+                let read = self.io.poll_read(cx, &mut buf);
                 if matches!(read, Poll::Ready(Ok(()))) {
                     self.reader.push(buf.filled());
                 }
                 read.map_ok(|()| buf.filled().len())
             } else {
                 let mut buf = ReadBuf::new(self.reader.spare());
-                let read = Pin::new(&mut self.io.inner).poll_read(cx, &mut buf);
+                let read = self.io.poll_read(cx, &mut buf);
                 let n = buf.filled().len();
                 self.reader.filled(n);
                 read.map_ok(|()| n)
@@ -189,26 +191,61 @@ pub fn close_frame(code: u16, reason: &str) -> Vec<u8> {
 /// The upgraded stream, and the control frames (pings, pongs, closes) waiting to be sent at
 /// the next frame boundary.
 pub struct Io {
-    inner: TokioIo<Upgraded>,
+    inner: Stream,
     pub control: Vec<u8>,
 }
 
+/// What a connection reads and writes.
+enum Stream {
+    /// A plain TCP connection, shared with the connection's [`Outbox`](crate::conn::Outbox)
+    /// so that events can be written to it without waking the connection's task.
+    Tcp(Arc<TcpStream>),
+    /// Any other upgraded stream (kept for transports that are not plain TCP).
+    Upgraded(TokioIo<Upgraded>),
+}
+
 impl Io {
+    /// The TCP stream, when the connection runs on one (see [`Stream::Tcp`]).
+    pub fn tcp(&self) -> Option<Arc<TcpStream>> {
+        match &self.inner {
+            Stream::Tcp(tcp) => Some(tcp.clone()),
+            Stream::Upgraded(_) => None,
+        }
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match &mut self.inner {
+            Stream::Tcp(tcp) => loop {
+                std::task::ready!(tcp.poll_read_ready(cx))?;
+                match tcp.try_read(buf.initialize_unfilled()) {
+                    Ok(n) => {
+                        buf.advance(n);
+                        return Poll::Ready(Ok(()));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            },
+            Stream::Upgraded(up) => Pin::new(up).poll_read(cx, buf),
+        }
+    }
+
     /// Writes `bufs` to the socket itself (not through tungstenite).
     pub fn poll_write_vectored(
         &mut self,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        self.inner.poll_write_vectored(cx, bufs)
     }
-}
 
-impl Io {
     /// Writes the control bytes until none are left (then frees their buffer).
     pub fn poll_write_control(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while !self.control.is_empty() {
-            let n = std::task::ready!(Pin::new(&mut self.inner).poll_write(cx, &self.control))?;
+            let written = self
+                .inner
+                .poll_write_vectored(cx, &[io::IoSlice::new(&self.control)]);
+            let n = std::task::ready!(written)?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -216,6 +253,25 @@ impl Io {
         }
         self.control = Vec::new();
         Poll::Ready(Ok(()))
+    }
+}
+
+impl Stream {
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self {
+            Stream::Tcp(tcp) => loop {
+                std::task::ready!(tcp.poll_write_ready(cx))?;
+                match tcp.try_write_vectored(bufs) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    done => return Poll::Ready(done),
+                }
+            },
+            Stream::Upgraded(up) => Pin::new(up).poll_write_vectored(cx, bufs),
+        }
     }
 }
 
@@ -323,9 +379,18 @@ impl WsUpgrade {
                     return;
                 }
             };
+            let mut reader = reader;
+            let inner = match upgraded.downcast::<TokioIo<TcpStream>>() {
+                Ok(parts) => {
+                    // Bytes the client sent right after its request are read already.
+                    reader.push(&parts.read_buf);
+                    Stream::Tcp(Arc::new(parts.io.into_inner()))
+                }
+                Err(upgraded) => Stream::Upgraded(TokioIo::new(upgraded)),
+            };
             let socket = Socket {
                 io: Io {
-                    inner: TokioIo::new(upgraded),
+                    inner,
                     control: Vec::new(),
                 },
                 reader,

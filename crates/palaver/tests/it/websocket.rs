@@ -122,9 +122,22 @@ async fn frames_of_every_length_arrive_whole() {
 
 #[tokio::test]
 async fn a_client_that_stops_reading_gets_everything_in_order_when_it_reads_again() {
+    // Three connections in the room: the publishing task writes to the parked ones itself.
+    slow_reader_gets_everything(0).await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_in_a_larger_room_gets_everything_in_order() {
+    // Eleven: the flushers write to the parked ones.
+    slow_reader_gets_everything(8).await;
+}
+
+/// A connection that is not read while more than the kernel buffers are sent to it, in a room
+/// with `extra` more connections (which read), then reads.
+async fn slow_reader_gets_everything(extra: usize) {
     let server = Server::start().await;
     let (alice, mut a) = user(&server, "alice").await;
-    let (_bob, mut b) = user(&server, "bob").await;
+    let (bob, mut b) = user(&server, "bob").await;
     a.call(
         "rooms.create",
         json!({ "name": "flood", "kind": "channel" }),
@@ -134,6 +147,10 @@ async fn a_client_that_stops_reading_gets_everything_in_order_when_it_reads_agai
     b.call("rooms.join", json!({ "room": "#flood" }))
         .await
         .unwrap();
+    let mut listeners = Vec::new();
+    for _ in 0..extra {
+        listeners.push(connect(&server, &bob.token).await);
+    }
 
     // Alice's second connection: signed in, then not read while 10.8 MB are sent to it, more
     // than the kernel buffers (4 MB at most for the server's side here): the rest waits in
@@ -185,6 +202,7 @@ async fn a_client_that_stops_reading_gets_everything_in_order_when_it_reads_agai
         }
     };
     assert_eq!(reply["result"], "pong");
+    drop(listeners);
 }
 
 /// A native connection for `token` as a bare TCP stream, after the upgrade: frames are written
