@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io::IoSlice;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
 use std::task::{Poll, Waker};
 use tokio::net::TcpStream;
 
@@ -122,30 +122,49 @@ impl Outbox {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, OutboxState> {
+    fn lock(&self) -> MutexGuard<'_, OutboxState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Queues a frame unless `limits.outbound_queue` frames are waiting already.
     pub fn push(&self, frame: Frame) -> Result<Pushed, PushError> {
-        let waker = {
-            let mut s = self.lock();
-            if s.closed {
-                return Err(PushError::Closed);
-            }
-            if s.frames.len() >= self.cap {
-                return Err(PushError::Full);
-            }
-            s.frames.push_back(frame);
-            if s.parked {
-                return Ok(if std::mem::replace(&mut s.flush_asked, true) {
-                    Pushed::Queued // someone will flush it already
-                } else {
-                    Pushed::Flush
-                });
-            }
-            s.waker.take()
-        };
+        let s = self.lock();
+        self.push_locked(s, frame)
+    }
+
+    /// `push`, unless the outbox is locked (a flush is writing to the socket): then the frame
+    /// comes back, to be pushed after the other recipients. A fan-out that waited on each
+    /// such lock would follow the flusher through the connections it is writing to, one
+    /// write at a time.
+    pub fn try_push(&self, frame: Frame) -> Result<Result<Pushed, PushError>, Frame> {
+        match self.state.try_lock() {
+            Ok(s) => Ok(self.push_locked(s, frame)),
+            Err(TryLockError::Poisoned(p)) => Ok(self.push_locked(p.into_inner(), frame)),
+            Err(TryLockError::WouldBlock) => Err(frame),
+        }
+    }
+
+    fn push_locked(
+        &self,
+        mut s: MutexGuard<'_, OutboxState>,
+        frame: Frame,
+    ) -> Result<Pushed, PushError> {
+        if s.closed {
+            return Err(PushError::Closed);
+        }
+        if s.frames.len() >= self.cap {
+            return Err(PushError::Full);
+        }
+        s.frames.push_back(frame);
+        if s.parked {
+            return Ok(if std::mem::replace(&mut s.flush_asked, true) {
+                Pushed::Queued // someone will flush it already
+            } else {
+                Pushed::Flush
+            });
+        }
+        let waker = s.waker.take();
+        drop(s);
         if let Some(w) = waker {
             w.wake();
         }
@@ -445,6 +464,18 @@ mod tests {
         outbox.push_reply(Frame::text("reply"));
         assert_eq!(wakes.0.load(Ordering::SeqCst), 2);
         assert_eq!(outbox.push(Frame::text("b")), Ok(Pushed::Queued));
+    }
+
+    #[test]
+    fn a_push_that_would_wait_for_a_flush_gives_the_frame_back() {
+        let outbox = Outbox::new(16);
+        let held = outbox.lock(); // as a flush writing to the socket holds it
+        let frame = Frame::text("a");
+        let back = outbox.try_push(frame.clone()).expect_err("busy");
+        assert_eq!(back.wire(), frame.wire());
+        drop(held);
+        assert!(matches!(outbox.try_push(back), Ok(Ok(Pushed::Queued))));
+        assert_eq!(outbox.len(), 1);
     }
 
     #[tokio::test]

@@ -71,10 +71,14 @@ pub(super) fn send_to(
         targets.extend(inner.conns.keys().copied());
     } else {
         // Plain loops copying each user's slice: a `flat_map` here was pushed element by
-        // element (5 % of a fan-out profile).
+        // element (5 % of a fan-out profile). Most users have one connection, and a
+        // `memcpy` call for its 8 bytes cost 8 % of a fan-out to 10 000.
         let add_conns_of = |targets: &mut Vec<ConnId>, u: &UserId| {
             if let Some(entry) = inner.users.get(u) {
-                targets.extend_from_slice(&entry.conns);
+                match entry.conns[..] {
+                    [one] => targets.push(one),
+                    ref many => targets.extend_from_slice(many),
+                }
             }
         };
         for conv in &to.conversations {
@@ -94,6 +98,9 @@ pub(super) fn send_to(
             targets.dedup();
         }
     }
+    // Outboxes a flush holds locked are pushed to after the others (see `Outbox::try_push`);
+    // each connection is in `targets` once, so its frames keep their order.
+    let mut busy = Vec::new();
     for id in targets {
         let Some(conn) = inner.conns.get(&id) else {
             continue;
@@ -104,15 +111,32 @@ pub(super) fn send_to(
         let Some(frame) = frames.for_conn(conn) else {
             continue;
         };
-        match conn.tx.push(frame) {
-            Ok(Pushed::Flush) => flush.push(conn.tx.clone()),
-            Ok(Pushed::Queued) | Err(PushError::Closed) => {}
-            Err(PushError::Full) if durable => {
-                tracing::info!(conn_id = id, user_id = %conn.user, "closing a connection that cannot keep up");
-                conn.control
-                    .close(CLOSE_TOO_SLOW, "too slow: reconnect and sync");
-            }
-            Err(PushError::Full) => {}
+        match conn.tx.try_push(frame) {
+            Ok(pushed) => queued(id, conn, pushed, durable, flush),
+            Err(frame) => busy.push((id, conn, frame)),
         }
+    }
+    for (id, conn, frame) in busy {
+        queued(id, conn, conn.tx.push(frame), durable, flush);
+    }
+}
+
+/// Acts on what became of a frame queued for `conn`.
+fn queued(
+    id: ConnId,
+    conn: &Conn,
+    pushed: Result<Pushed, PushError>,
+    durable: bool,
+    flush: &mut Vec<Arc<Outbox>>,
+) {
+    match pushed {
+        Ok(Pushed::Flush) => flush.push(conn.tx.clone()),
+        Ok(Pushed::Queued) | Err(PushError::Closed) => {}
+        Err(PushError::Full) if durable => {
+            tracing::info!(conn_id = id, user_id = %conn.user, "closing a connection that cannot keep up");
+            conn.control
+                .close(CLOSE_TOO_SLOW, "too slow: reconnect and sync");
+        }
+        Err(PushError::Full) => {}
     }
 }
