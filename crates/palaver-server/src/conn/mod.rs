@@ -393,34 +393,10 @@ impl Conn {
 
     /// One vectored write of the frames in `sending`, from `written` bytes into the first.
     fn write_frames(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        // The slices live on the stack, sized for the batch: most wake-ups carry a frame or
-        // two, and zeroing room for the largest batch each time costs more than the write.
-        if self.sending.len() <= 4 {
-            self.write_frames_with::<4>(cx)
-        } else {
-            self.write_frames_with::<MAX_FRAMES_PER_WRITE>(cx)
-        }
-    }
-
-    /// `write_frames` for up to `N` frames, one slice each (every frame carries its header).
-    fn write_frames_with<const N: usize>(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<usize>> {
-        let mut slices = [IoSlice::new(&[]); N];
-        let mut used = 0;
-        for (slot, frame) in slices.iter_mut().zip(self.sending.iter()) {
-            let bytes = frame.wire();
-            *slot = IoSlice::new(if used == 0 {
-                &bytes[self.written..]
-            } else {
-                bytes
-            });
-            used += 1;
-        }
-        self.socket
-            .get_mut()
-            .poll_write_vectored(cx, &slices[..used])
+        let socket = self.socket.get_mut();
+        with_slices(&self.sending, self.written, |slices| {
+            socket.poll_write_vectored(cx, slices)
+        })
     }
 
     /// After the session: writes what is left (all of it when draining or when the client
@@ -487,6 +463,38 @@ impl Drop for Conn {
     fn drop(&mut self) {
         self.outbox.close();
     }
+}
+
+/// Calls `write` with a slice for each of `frames` (at most `MAX_FRAMES_PER_WRITE`; every frame
+/// carries its header), from `written` bytes into the first: the one vectored write of the
+/// task's own writes and of the outbox's flushes.
+fn with_slices<R>(
+    frames: &VecDeque<Frame>,
+    written: usize,
+    write: impl FnOnce(&[IoSlice<'_>]) -> R,
+) -> R {
+    // The slices live on the stack, sized for the batch: most writes carry a frame or two,
+    // and zeroing room for the largest batch each time costs more than the write.
+    if frames.len() <= 4 {
+        with_slices_n::<4, R>(frames, written, write)
+    } else {
+        with_slices_n::<MAX_FRAMES_PER_WRITE, R>(frames, written, write)
+    }
+}
+
+fn with_slices_n<const N: usize, R>(
+    frames: &VecDeque<Frame>,
+    written: usize,
+    write: impl FnOnce(&[IoSlice<'_>]) -> R,
+) -> R {
+    let mut slices = [IoSlice::new(&[]); N];
+    let mut used = 0;
+    for (slot, frame) in slices.iter_mut().zip(frames.iter()) {
+        let bytes = frame.wire();
+        *slot = IoSlice::new(if used == 0 { &bytes[written..] } else { bytes });
+        used += 1;
+    }
+    write(&slices[..used])
 }
 
 /// Drops from `frames` those the first `done` bytes cover; returns how far into the next

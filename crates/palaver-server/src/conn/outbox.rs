@@ -1,12 +1,11 @@
 //! What others hold of a connection: its queue of frames to send ([`Outbox`]) and its close
 //! requests ([`ConnControl`]). Both wake the connection's task.
 
-use super::{MAX_FRAMES_PER_WRITE, advance};
+use super::{MAX_FRAMES_PER_WRITE, advance, with_slices};
 use crate::ws::Frame;
 use futures_util::task::AtomicWaker;
 use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::io::IoSlice;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
 use std::task::{Poll, Waker};
@@ -198,15 +197,13 @@ impl Outbox {
             if !s.parked || s.closed || s.frames.is_empty() {
                 return;
             }
-            let Some(socket) = s.socket.clone() else {
+            let state = &*s;
+            let Some(socket) = state.socket.as_deref() else {
                 return;
             };
-            // The slices live on the stack, sized for the batch, as in the task's own writes.
-            let wrote = if s.frames.len() <= 4 {
-                write_frames::<4>(&socket, &s.frames, s.written)
-            } else {
-                write_frames::<MAX_FRAMES_PER_WRITE>(&socket, &s.frames, s.written)
-            };
+            let wrote = with_slices(&state.frames, state.written, |slices| {
+                socket.try_write_vectored(slices)
+            });
             // An error or a full socket: the task writes the rest, and sees the error itself.
             if let Ok(n) = wrote {
                 let state = &mut *s;
@@ -297,23 +294,6 @@ impl Outbox {
         })
         .await
     }
-}
-
-/// One vectored write to `socket` of up to `N` of `frames`, from `written` bytes into the
-/// first; never waits.
-fn write_frames<const N: usize>(
-    socket: &TcpStream,
-    frames: &VecDeque<Frame>,
-    written: usize,
-) -> std::io::Result<usize> {
-    let mut slices = [IoSlice::new(&[]); N];
-    let mut used = 0;
-    for (slot, frame) in slices.iter_mut().zip(frames.iter()) {
-        let bytes = frame.wire();
-        *slot = IoSlice::new(if used == 0 { &bytes[written..] } else { bytes });
-        used += 1;
-    }
-    socket.try_write_vectored(&slices[..used])
 }
 
 #[cfg(test)]
