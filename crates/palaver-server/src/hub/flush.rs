@@ -10,6 +10,7 @@
 
 use crate::conn::Outbox;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
@@ -28,6 +29,8 @@ pub(super) struct Flushers {
 struct Shared {
     pending: Mutex<VecDeque<Arc<Outbox>>>,
     notify: Notify,
+    /// The hub is gone: the flushers end.
+    stopped: AtomicBool,
 }
 
 impl Shared {
@@ -38,6 +41,11 @@ impl Shared {
     async fn run(self: Arc<Self>) {
         loop {
             self.notify.notified().await;
+            if self.stopped.load(Ordering::Acquire) {
+                // Pass the wake-up on to the next flusher, then end.
+                self.notify.notify_one();
+                return;
+            }
             loop {
                 let (chunk, more): (Vec<_>, bool) = {
                     let mut pending = self.lock();
@@ -99,5 +107,34 @@ impl Flushers {
         if was_idle {
             shared.notify.notify_one();
         }
+    }
+}
+
+impl Drop for Flushers {
+    fn drop(&mut self) {
+        if let Some(shared) = &self.shared {
+            shared.stopped.store(true, Ordering::Release);
+            shared.notify.notify_one();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_flushers_end_with_their_hub() {
+        let flushers = Flushers::start();
+        let shared = Arc::downgrade(flushers.shared.as_ref().expect("in a runtime"));
+        drop(flushers);
+        let ended = async {
+            while shared.strong_count() > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(5), ended)
+            .await
+            .expect("every flusher task ended");
     }
 }
